@@ -1,0 +1,40 @@
+import logging
+
+from odoo import http
+from odoo.http import request
+
+_logger = logging.getLogger(__name__)
+
+
+class WalletWebhookController(http.Controller):
+    _webhook_url = "/wallet/webhook/<int:provider_id>"
+
+    @http.route(_webhook_url, type="http", auth="public", methods=["POST"], csrf=False, save_session=False)
+    def wallet_webhook(self, provider_id, **kwargs):
+        """Receive a provider's notification about a payout.
+
+        Answers 403 to a bad or missing signature and 4xx to a body that is not
+        a notification, changing nothing; 200 to every verified notification,
+        known or not, so that providers do not disable the endpoint.
+        """
+        # Public route: the provider is looked up and the event stored as superuser.
+        provider = request.env["wallet.provider"].sudo().browse(provider_id).exists()
+        remote_address = request.httprequest.remote_addr
+        if not provider or provider.state == "disabled":
+            _logger.warning("wallet webhook: unknown or disabled provider %s from %s", provider_id, remote_address)
+            return self._reply(404, "unknown provider")
+        content_type = (request.httprequest.mimetype or "").lower()
+        if content_type not in provider._get_notification_content_types():
+            _logger.warning(
+                "wallet webhook of provider %s: unsupported content type %r", provider_id, content_type
+            )
+            return self._reply(415, "unsupported content type")
+        raw_body = request.httprequest.get_data(cache=True)
+        status, message = request.env["wallet.event"].sudo()._receive_notification(
+            provider, raw_body, request.httprequest.headers, remote_address
+        )
+        return self._reply(status, message)
+
+    @staticmethod
+    def _reply(status, message):
+        return request.make_json_response({"status": message}, status=status)

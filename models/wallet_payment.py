@@ -1,0 +1,782 @@
+import logging
+import uuid
+from datetime import timedelta
+
+from odoo import _, api, fields, models
+from odoo.exceptions import AccessError, UserError, ValidationError
+
+from ..const import (
+    APPROVAL_FIELDS,
+    CAUSES,
+    IN_FLIGHT_STATES,
+    OPEN_STATES,
+    PAYMENT_STATES,
+    TRANSITIONS,
+)
+from ..exceptions import WalletProviderError, WalletProviderUnreachable
+
+_logger = logging.getLogger(__name__)
+
+# Only business methods of this model change ``state``: they pass this object in
+# the context, which no RPC call can forge because it is not JSON.
+_STATE_WRITE = object()
+
+
+class WalletPayment(models.Model):
+    """A request to pay a vendor from a company wallet, from draft to paid."""
+
+    _name = "wallet.payment"
+    _description = "Wallet Payment"
+    _inherit = ["mail.thread", "mail.activity.mixin"]
+    _order = "id desc"
+    _check_company_auto = True
+
+    name = fields.Char(
+        string="Reference", required=True, readonly=True, copy=False, default="/"
+    )
+    state = fields.Selection(
+        selection=PAYMENT_STATES,
+        required=True,
+        default="draft",
+        readonly=True,
+        copy=False,
+        index=True,
+        tracking=True,
+    )
+    company_id = fields.Many2one(
+        "res.company", required=True, default=lambda self: self.env.company, index=True
+    )
+    purchase_id = fields.Many2one(
+        "purchase.order",
+        string="Purchase Order",
+        index=True,
+        check_company=True,
+        tracking=True,
+        domain="[('state', 'in', ('purchase', 'done'))]",
+    )
+    bill_id = fields.Many2one(
+        "account.move",
+        string="Vendor Bill",
+        check_company=True,
+        copy=False,
+        domain="[('move_type', '=', 'in_invoice'), ('partner_id', '=', partner_id)]",
+    )
+    picking_id = fields.Many2one(
+        "stock.picking", string="Receipt", readonly=True, copy=False, check_company=True
+    )
+    trigger = fields.Selection(
+        selection=[("manual", "By Hand"), ("receipt", "Goods Receipt")],
+        required=True,
+        default="manual",
+        readonly=True,
+    )
+    partner_id = fields.Many2one(
+        "res.partner", string="Vendor", required=True, tracking=True, check_company=True
+    )
+    buyer_id = fields.Many2one(related="purchase_id.user_id", string="Buyer")
+    provider_id = fields.Many2one(
+        "wallet.provider",
+        string="Wallet",
+        required=True,
+        tracking=True,
+        check_company=True,
+        domain="[('state', '!=', 'disabled')]",
+    )
+    provider_type = fields.Selection(related="provider_id.provider_type")
+    payee_account_id = fields.Many2one(
+        "wallet.payee.account",
+        string="Payee Account",
+        required=True,
+        tracking=True,
+        domain="[('partner_id', '=', partner_id), ('provider_type', '=', provider_type)]",
+    )
+    amount = fields.Monetary(required=True, tracking=True)
+    currency_id = fields.Many2one(
+        "res.currency", required=True, default=lambda self: self.env.company.currency_id
+    )
+    line_ids = fields.One2many("wallet.payment.line", "payment_id", string="Lines")
+    requester_id = fields.Many2one(
+        "res.users",
+        string="Requested By",
+        required=True,
+        readonly=True,
+        default=lambda self: self.env.user,
+    )
+    approval_ids = fields.One2many(
+        "wallet.payment.approval", "payment_id", string="Approvals", readonly=True
+    )
+    rejection_reason = fields.Text(readonly=True, copy=False, tracking=True)
+    idempotency_key = fields.Char(
+        readonly=True,
+        copy=False,
+        index=True,
+        help="Key of the current attempt, sent to the provider so that the same "
+        "attempt pays at most once.",
+    )
+    provider_reference = fields.Char(readonly=True, copy=False, index=True)
+    error_message = fields.Text(readonly=True, copy=False)
+    sent_at = fields.Datetime(readonly=True, copy=False)
+    done_at = fields.Datetime(string="Settled At", readonly=True, copy=False)
+    account_payment_id = fields.Many2one(
+        "account.payment", string="Accounting Payment", readonly=True, copy=False
+    )
+    accounting_error = fields.Text(readonly=True, copy=False)
+    attempt_ids = fields.One2many(
+        "wallet.payment.attempt", "payment_id", string="Attempts", readonly=True
+    )
+    log_ids = fields.One2many(
+        "wallet.payment.log", "payment_id", string="State History", readonly=True
+    )
+    event_ids = fields.One2many(
+        "wallet.event", "payment_id", string="Provider Events", readonly=True
+    )
+    can_approve = fields.Boolean(compute="_compute_can_approve")
+
+    _sql_constraints = [
+        ("name_company_uniq", "UNIQUE(name, company_id)", "The reference must be unique."),
+        ("idempotency_key_uniq", "UNIQUE(idempotency_key)", "Idempotency keys are unique."),
+        ("amount_positive", "CHECK(amount > 0)", "The amount must be positive."),
+    ]
+
+    # === COMPUTE METHODS === #
+
+    @api.depends("state", "requester_id", "approval_ids.user_id")
+    @api.depends_context("uid")
+    def _compute_can_approve(self):
+        is_approver = self.env.user.has_group(
+            "purchase_wallet_payment.group_wallet_approver"
+        )
+        for payment in self:
+            payment.can_approve = (
+                is_approver
+                and payment.state == "to_approve"
+                and payment.requester_id != self.env.user
+                and self.env.user not in payment.approval_ids.user_id
+            )
+
+    # === CONSTRAINT METHODS === #
+
+    @api.constrains("partner_id", "payee_account_id", "provider_id")
+    def _check_payee_account(self):
+        for payment in self:
+            account = payment.payee_account_id
+            if account.partner_id.commercial_partner_id != payment.partner_id.commercial_partner_id:
+                raise ValidationError(
+                    _(
+                        "The payee account %(account)s does not belong to %(vendor)s.",
+                        account=account.display_name,
+                        vendor=payment.partner_id.display_name,
+                    )
+                )
+            if account.provider_type != payment.provider_id.provider_type:
+                raise ValidationError(
+                    _(
+                        "The payee account %(account)s is for another rail than the "
+                        "wallet %(provider)s.",
+                        account=account.display_name,
+                        provider=payment.provider_id.name,
+                    )
+                )
+
+    @api.constrains("amount", "line_ids", "state")
+    def _check_lines_total(self):
+        for payment in self.filtered("line_ids"):
+            total = sum(payment.line_ids.mapped("amount"))
+            if payment.currency_id.compare_amounts(total, payment.amount):
+                raise ValidationError(
+                    _(
+                        "The amount of %(payment)s (%(amount)s) differs from the total "
+                        "of its lines (%(total)s).",
+                        payment=payment.name,
+                        amount=payment.currency_id.format(payment.amount),
+                        total=payment.currency_id.format(total),
+                    )
+                )
+
+    @api.constrains("amount", "state", "purchase_id", "line_ids")
+    def _check_purchase_payable(self):
+        self.purchase_id._wallet_check_payable()
+
+    # === CRUD METHODS === #
+
+    @api.model_create_multi
+    def create(self, vals_list):
+        for vals in vals_list:
+            if vals.get("state", "draft") != "draft":
+                raise UserError(_("A wallet payment always starts as a draft."))
+            if vals.get("name", "/") == "/":
+                vals["name"] = self.env["ir.sequence"].next_by_code("wallet.payment") or "/"
+        return super().create(vals_list)
+
+    def write(self, vals):
+        if "state" in vals:
+            self._check_state_write(vals["state"])
+        changed = set(APPROVAL_FIELDS).intersection(vals)
+        if changed and self.env.context.get("wallet_state_write") is not _STATE_WRITE:
+            self._check_editable(changed)
+            to_reset = self.filtered(lambda p: p.state in ("to_approve", "approved"))
+            result = super().write(vals)
+            to_reset._reset_to_draft(
+                _("Sent back to draft because %(fields)s changed.", fields=", ".join(sorted(changed)))
+            )
+            return result
+        return super().write(vals)
+
+    @api.ondelete(at_uninstall=False)
+    def _unlink_except_draft(self):
+        if any(payment.state != "draft" for payment in self):
+            raise UserError(
+                _("Only draft wallet payments can be deleted. Cancel the others.")
+            )
+
+    def _check_state_write(self, new_state):
+        if self.env.context.get("wallet_state_write") is not _STATE_WRITE:
+            raise AccessError(
+                _(
+                    "The state of a wallet payment changes only through its actions "
+                    "(submit, approve, send, cancel) or the provider's confirmation."
+                )
+            )
+        for payment in self:
+            if new_state not in TRANSITIONS[payment.state]:
+                raise UserError(
+                    _(
+                        "%(payment)s cannot go from %(from_state)s to %(to_state)s.",
+                        payment=payment.name,
+                        from_state=payment._get_state_label(payment.state),
+                        to_state=payment._get_state_label(new_state),
+                    )
+                )
+
+    def _check_editable(self, field_names):
+        locked = self.filtered(lambda p: p.state not in ("draft", "to_approve", "approved"))
+        if locked:
+            raise UserError(
+                _(
+                    "%(payment)s is %(state)s: its amount, currency, vendor, payee "
+                    "account and wallet can no longer change.",
+                    payment=locked[0].name,
+                    state=locked[0]._get_state_label(locked[0].state),
+                )
+            )
+
+    # === ACTION METHODS === #
+
+    def action_submit(self):
+        """Send draft payments through the approval rules."""
+        for payment in self:
+            if payment.state != "draft":
+                raise UserError(
+                    _("Only draft payments can be submitted: %(payment)s is not.", payment=payment.name)
+                )
+            payment._check_eligible()
+            if payment._needs_approval():
+                payment._set_state(
+                    "to_approve",
+                    "rule",
+                    _(
+                        "%(amount)s is at or above the approval threshold.",
+                        amount=payment.currency_id.format(payment.amount),
+                    ),
+                )
+                payment._notify_approvers()
+            else:
+                payment._set_state(
+                    "approved",
+                    "rule",
+                    _("Approved automatically: below the approval threshold."),
+                )
+        return True
+
+    def action_approve(self):
+        """Record the current user's approval; approve once enough are given."""
+        user = self.env.user
+        if not user.has_group("purchase_wallet_payment.group_wallet_approver"):
+            raise AccessError(_("Only Wallet Approvers can approve wallet payments."))
+        for payment in self:
+            if payment.state != "to_approve":
+                raise UserError(
+                    _("%(payment)s is not waiting for approval.", payment=payment.name)
+                )
+            if payment.requester_id == user:
+                raise UserError(
+                    _("You requested %(payment)s, so someone else must approve it.", payment=payment.name)
+                )
+            if user in payment.approval_ids.user_id:
+                raise UserError(_("You have already approved %(payment)s.", payment=payment.name))
+            self.env["wallet.payment.approval"].sudo().create(
+                {"payment_id": payment.id, "user_id": user.id}
+            )
+            required = payment.company_id.wallet_approvals_required or 1
+            if len(payment.approval_ids) >= required:
+                payment.activity_unlink(["mail.mail_activity_data_todo"], only_automated=True)
+                payment._set_state("approved", "user", _("Approved by %(user)s.", user=user.name))
+            else:
+                payment.message_post(
+                    body=_(
+                        "Approved by %(user)s (%(count)s of %(required)s).",
+                        user=user.name,
+                        count=len(payment.approval_ids),
+                        required=required,
+                    )
+                )
+        return True
+
+    def action_open_reject_wizard(self):
+        return {
+            "type": "ir.actions.act_window",
+            "name": _("Reject Wallet Payment"),
+            "res_model": "wallet.payment.reject",
+            "view_mode": "form",
+            "target": "new",
+            "context": {"active_model": self._name, "active_ids": self.ids},
+        }
+
+    def action_reject(self, reason):
+        """Send payments waiting for approval, or approved, back to draft."""
+        if not self.env.user.has_group("purchase_wallet_payment.group_wallet_approver"):
+            raise AccessError(_("Only Wallet Approvers can reject wallet payments."))
+        if not (reason or "").strip():
+            raise UserError(_("Give a reason for the rejection."))
+        for payment in self:
+            if payment.state not in ("to_approve", "approved"):
+                raise UserError(
+                    _("%(payment)s cannot be rejected in its current state.", payment=payment.name)
+                )
+        self.write({"rejection_reason": reason.strip()})
+        self._reset_to_draft(_("Rejected: %(reason)s", reason=reason.strip()))
+        return True
+
+    def action_cancel(self):
+        for payment in self:
+            if "cancelled" not in TRANSITIONS[payment.state]:
+                raise UserError(
+                    _(
+                        "%(payment)s is %(state)s and can no longer be cancelled.",
+                        payment=payment.name,
+                        state=payment._get_state_label(payment.state),
+                    )
+                )
+            payment._set_state("cancelled", "user", _("Cancelled by %(user)s.", user=self.env.user.name))
+        return True
+
+    def action_retry(self):
+        """Queue a new attempt for payments whose failure the provider confirmed."""
+        for payment in self:
+            if payment.state != "failed":
+                raise UserError(
+                    _("Only failed payments can be retried: %(payment)s is not.", payment=payment.name)
+                )
+            payment._check_eligible()
+            payment._set_state("approved", "user", _("Retry requested by %(user)s.", user=self.env.user.name))
+        self.purchase_id._wallet_check_payable()
+        return True
+
+    def action_send(self):
+        """Send the approved payments now instead of waiting for the scheduler."""
+        self._check_access_send()
+        if any(payment.state != "approved" for payment in self):
+            raise UserError(_("Only approved payments can be sent."))
+        self._dispatch()
+        return True
+
+    def action_check_status(self):
+        """Ask the provider for the status of payments whose outcome is open."""
+        self._check_access_send()
+        self.filtered(lambda p: p.state in IN_FLIGHT_STATES)._resolve_status()
+        return True
+
+    def action_create_account_payment(self):
+        """Create the missing accounting payment of paid payments."""
+        for payment in self.filtered(lambda p: p.state == "paid" and not p.account_payment_id):
+            payment._create_account_payment()
+        return True
+
+    def action_view_account_payment(self):
+        self.ensure_one()
+        return {
+            "type": "ir.actions.act_window",
+            "res_model": "account.payment",
+            "res_id": self.account_payment_id.id,
+            "view_mode": "form",
+        }
+
+    def _check_access_send(self):
+        if not self.env.user.has_group("purchase_wallet_payment.group_wallet_user"):
+            raise AccessError(_("Only Wallet Users can send wallet payments."))
+
+    # === STATE MACHINE === #
+
+    def _set_state(self, new_state, cause, message=None, event=None, values=None):
+        """Move one payment to ``new_state`` and record why.
+
+        :param str new_state: a key of ``TRANSITIONS[self.state]``
+        :param str cause: one of the causes of ``wallet.payment.log``
+        :param str message: what happened, for the state history
+        :param event: the wallet.event that caused the change, if any
+        :param dict values: other fields to write in the same step
+        :raise UserError: if the transition is not allowed
+        """
+        self.ensure_one()
+        old_state = self.state
+        self.with_context(wallet_state_write=_STATE_WRITE).write(
+            dict(values or {}, state=new_state)
+        )
+        self.env["wallet.payment.log"].sudo().create(
+            {
+                "payment_id": self.id,
+                "from_state": old_state,
+                "to_state": new_state,
+                "cause": cause,
+                "user_id": self.env.uid,
+                "event_id": event.id if event else False,
+                "message": message,
+            }
+        )
+        self._on_state_changed(old_state)
+
+    def _on_state_changed(self, old_state):
+        """Run the side effects of entering the current state."""
+        if self.state == "paid":
+            self._create_account_payment()
+            self._wallet_post_on_purchase(
+                _("Wallet payment %(payment)s of %(amount)s is paid.", payment=self.name, amount=self.currency_id.format(self.amount))
+            )
+        elif self.state == "failed":
+            self._notify_buyer(
+                _("Wallet payment %(payment)s failed", payment=self.name),
+                self.error_message or _("The provider reported a failure."),
+            )
+        elif self.state == "returned":
+            self._reverse_account_payment()
+            self._notify_buyer(
+                _("Wallet payment %(payment)s came back", payment=self.name),
+                self.error_message or _("The provider returned the payout."),
+            )
+
+    def _reset_to_draft(self, message):
+        for payment in self:
+            payment.approval_ids.sudo().unlink()
+            payment._set_state("draft", "user", message)
+
+    def _get_state_label(self, state):
+        return dict(self._fields["state"]._description_selection(self.env))[state]
+
+    # === APPROVAL === #
+
+    def _check_eligible(self):
+        """Raise a UserError, with the reason, if this payment cannot be paid."""
+        self.ensure_one()
+        if not self.payee_account_id.active:
+            raise UserError(
+                _("The payee account of %(vendor)s is archived.", vendor=self.partner_id.display_name)
+            )
+        self.provider_id._check_can_pay(self.amount, self.currency_id)
+
+    def _needs_approval(self):
+        self.ensure_one()
+        company = self.company_id
+        threshold = company.wallet_approval_threshold
+        amount = self.currency_id._convert(
+            self.amount, company.currency_id, company, fields.Date.context_today(self)
+        )
+        return company.currency_id.compare_amounts(amount, threshold) >= 0
+
+    def _notify_approvers(self):
+        approvers = self.env.ref("purchase_wallet_payment.group_wallet_approver").sudo().all_user_ids
+        approvers = approvers.filtered(
+            lambda u: self.company_id in u.company_ids and u != self.requester_id and not u.share
+        )
+        for user in approvers[:10]:
+            self.activity_schedule(
+                "mail.mail_activity_data_todo",
+                summary=_("Approve wallet payment"),
+                user_id=user.id,
+            )
+
+    # === DISPATCH === #
+
+    def _dispatch(self):
+        """Send each approved payment of ``self`` to its provider at most once.
+
+        Every step runs in a cursor of its own and commits, so that the key and
+        the ``sending`` state are stored before the provider is called, and no
+        row lock is held while the network call runs. A payment that another
+        dispatcher holds is skipped.
+        """
+        for payment_id in self.ids:
+            if self._claim_for_sending(payment_id):
+                outcome = self._call_send_payout(payment_id)
+                self._store_dispatch_outcome(payment_id, *outcome)
+        self.invalidate_recordset()
+
+    @api.model
+    def _claim_for_sending(self, payment_id):
+        """Lock one approved payment, give it a new attempt and key, commit.
+
+        :return: whether this dispatcher now owns the payment
+        """
+        with self.env.registry.cursor() as cr:
+            cr.execute(
+                "SELECT id FROM wallet_payment WHERE id = %s AND state = 'approved' "
+                "FOR UPDATE SKIP LOCKED",
+                [payment_id],
+            )
+            if not cr.fetchone():
+                return False
+            payment = self.env(cr=cr)["wallet.payment"].browse(payment_id)
+            try:
+                payment._check_eligible()
+                payment.provider_id._check_daily_limit(payment.amount)
+            except UserError as error:
+                # Kept approved: the limit may allow it later, or a user fixes it.
+                payment.message_post(body=_("Not sent: %(reason)s", reason=str(error)))
+                _logger.info("wallet payment %s not sent: %s", payment.name, error)
+                return False
+            key = str(uuid.uuid4())
+            attempt = payment.env["wallet.payment.attempt"].sudo().create(
+                {"payment_id": payment.id, "idempotency_key": key}
+            )
+            payment._set_state(
+                "sending",
+                "dispatch",
+                _("Attempt %(number)s sent with key %(key)s.", number=attempt.number, key=key),
+                values={"idempotency_key": key, "sent_at": fields.Datetime.now(), "error_message": False},
+            )
+            _logger.info("wallet payment %s: sending with key %s", payment.name, key)
+        return True
+
+    @api.model
+    def _call_send_payout(self, payment_id):
+        """Call the rail for a claimed payment.
+
+        :return: ``(status, provider_reference, message)``; status is
+            ``in_doubt`` when the outcome is unknown
+        """
+        with self.env.registry.cursor() as cr:
+            payment = self.env(cr=cr)["wallet.payment"].browse(payment_id)
+            try:
+                result = payment.provider_id._send_payout(payment)
+            except WalletProviderUnreachable as error:
+                _logger.warning("wallet payment %s in doubt: %s", payment.name, error)
+                return "in_doubt", None, str(error)
+            except WalletProviderError as error:
+                _logger.info("wallet payment %s refused: %s", payment.name, error)
+                return "failed", None, str(error)
+            except Exception as error:
+                # Whatever broke, the request may have reached the provider.
+                _logger.exception("wallet payment %s: payout call failed", payment.name)
+                return "in_doubt", None, _("Unexpected error: %(error)s", error=error)
+            return result["status"], result.get("provider_reference"), result.get("message")
+
+    @api.model
+    def _store_dispatch_outcome(self, payment_id, status, provider_reference, message):
+        with self.env.registry.cursor() as cr:
+            cr.execute("SELECT id FROM wallet_payment WHERE id = %s FOR UPDATE", [payment_id])
+            payment = self.env(cr=cr)["wallet.payment"].browse(payment_id)
+            payment._apply_provider_status(
+                status, "dispatch", provider_reference=provider_reference, message=message
+            )
+
+    def _apply_provider_status(self, status, cause, provider_reference=None, message=None, event=None):
+        """Move one payment to what the provider reported, if that is a move
+        forward. A stale or contradictory status changes nothing.
+
+        :param str status: pending, paid, failed, returned or in_doubt
+        :return: a short description of what changed, for the event record
+        :rtype: str
+        """
+        self.ensure_one()
+        values = {}
+        if provider_reference and not self.provider_reference:
+            values["provider_reference"] = provider_reference
+        if status in ("failed", "returned", "in_doubt") and message:
+            values["error_message"] = message
+        if status in ("paid", "failed", "returned"):
+            values["done_at"] = fields.Datetime.now()
+        if self.state == status:
+            if "provider_reference" in values:
+                self.write({"provider_reference": values["provider_reference"]})
+            return _("no change: already %(state)s", state=self._get_state_label(status))
+        if status not in TRANSITIONS[self.state]:
+            return _(
+                "ignored: %(state)s cannot go to %(status)s",
+                state=self._get_state_label(self.state),
+                status=self._get_state_label(status),
+            )
+        old_state = self.state
+        self._set_state(status, cause, message, event=event, values=values)
+        return _(
+            "%(from_state)s → %(to_state)s",
+            from_state=self._get_state_label(old_state),
+            to_state=self._get_state_label(status),
+        )
+
+    # === STATUS RESOLUTION === #
+
+    def _resolve_status(self):
+        """Ask the provider for each payment's payout by its idempotency key,
+        and apply the answer. Never sends a payout."""
+        for payment in self:
+            try:
+                result = payment.provider_id._get_payout_status(payment)
+            except WalletProviderUnreachable as error:
+                _logger.warning("wallet payment %s: status query failed: %s", payment.name, error)
+                if payment.state in ("sending", "pending"):
+                    payment._set_state("in_doubt", "status_query", str(error), values={"error_message": str(error)})
+                continue
+            status = result["status"]
+            if status == "unknown":
+                status = payment._status_for_unknown_payout()
+                if not status:
+                    continue
+            payment._apply_provider_status(
+                status,
+                "status_query",
+                provider_reference=result.get("provider_reference"),
+                message=result.get("message"),
+            )
+
+    def _status_for_unknown_payout(self):
+        """Decide what a provider's "no such payout" means for this payment.
+
+        A request can still be on its way shortly after it was sent, so only
+        after the grace period is the attempt taken as failed (and so open to a
+        new attempt with a new key).
+        """
+        grace = timedelta(minutes=self.company_id.wallet_unknown_grace_minutes or 15)
+        if self.sent_at and fields.Datetime.now() - self.sent_at > grace:
+            self.error_message = _("The provider never received this payout.")
+            return "failed"
+        return None
+
+    @api.model
+    def _cron_dispatch(self, limit=200):
+        payments = self.search([("state", "=", "approved")], order="id", limit=limit)
+        payments._dispatch()
+
+    @api.model
+    def _cron_resolve_status(self, limit=200):
+        """Query payments in doubt, payments sending for too long (their worker
+        probably died), and payments pending for too long."""
+        now = fields.Datetime.now()
+        payments = self.search(
+            [
+                "|",
+                "|",
+                ("state", "=", "in_doubt"),
+                "&",
+                ("state", "=", "sending"),
+                ("write_date", "<", now - timedelta(minutes=5)),
+                "&",
+                ("state", "=", "pending"),
+                ("write_date", "<", now - timedelta(minutes=30)),
+            ],
+            order="write_date",
+            limit=limit,
+        )
+        for payment in payments:
+            with self.env.registry.cursor() as cr:
+                cr.execute("SELECT id FROM wallet_payment WHERE id = %s FOR UPDATE SKIP LOCKED", [payment.id])
+                if cr.fetchone():
+                    payment.with_env(self.env(cr=cr))._resolve_status()
+
+    # === ACCOUNTING === #
+
+    def _create_account_payment(self):
+        """Post the outbound accounting payment of a paid payment, reconciled
+        with the open vendor bills of its purchase order when there are any.
+
+        A failure here must not undo the paid state, since the money has left
+        the wallet: it is stored in ``accounting_error`` for a person to fix.
+        """
+        self.ensure_one()
+        try:
+            with self.env.cr.savepoint():
+                account_payment = self._prepare_and_post_account_payment()
+        except (UserError, ValidationError) as error:
+            _logger.exception("wallet payment %s: accounting payment failed", self.name)
+            self.accounting_error = str(error)
+            self._notify_buyer(_("Wallet payment %(payment)s needs an accounting payment", payment=self.name), str(error))
+            return
+        self.write({"account_payment_id": account_payment.id, "accounting_error": False})
+
+    def _prepare_and_post_account_payment(self):
+        # The provider confirmed the payout: record it whoever delivered the news.
+        payment = self.sudo().with_company(self.company_id)
+        provider = payment.provider_id
+        if not provider.payment_method_line_id:
+            provider._setup_payment_method_line()
+        bills = payment._get_bills_to_reconcile()
+        if bills:
+            wizard = payment.env["account.payment.register"].with_context(
+                active_model="account.move", active_ids=bills.ids
+            ).create(
+                {
+                    "journal_id": provider.journal_id.id,
+                    "payment_method_line_id": provider.payment_method_line_id.id,
+                    "amount": payment.amount,
+                    "currency_id": payment.currency_id.id,
+                    "payment_date": fields.Date.context_today(payment),
+                    "communication": payment._get_accounting_memo(),
+                    "group_payment": True,
+                    "payment_difference_handling": "open",
+                }
+            )
+            account_payment = wizard._create_payments()
+        else:
+            account_payment = payment.env["account.payment"].create(
+                {
+                    "payment_type": "outbound",
+                    "partner_type": "supplier",
+                    "partner_id": payment.partner_id.commercial_partner_id.id,
+                    "amount": payment.amount,
+                    "currency_id": payment.currency_id.id,
+                    "journal_id": provider.journal_id.id,
+                    "payment_method_line_id": provider.payment_method_line_id.id,
+                    "memo": payment._get_accounting_memo(),
+                    "date": fields.Date.context_today(payment),
+                }
+            )
+            account_payment.action_post()
+        account_payment.wallet_payment_id = payment.id
+        return account_payment
+
+    def _get_accounting_memo(self):
+        return " ".join(filter(None, [self.name, self.purchase_id.name, self.provider_reference]))
+
+    def _get_bills_to_reconcile(self):
+        bills = self.bill_id or self.purchase_id.invoice_ids
+        return bills.filtered(
+            lambda m: m.move_type == "in_invoice"
+            and m.state == "posted"
+            and m.payment_state not in ("paid", "in_payment", "reversed")
+            and not m.currency_id.is_zero(m.amount_residual)
+        ).sorted("invoice_date_due")
+
+    def _reverse_account_payment(self):
+        """Undo the accounting payment of a payout that came back."""
+        account_payment = self.sudo().account_payment_id
+        if not account_payment:
+            return
+        try:
+            with self.env.cr.savepoint():
+                account_payment.action_draft()
+                account_payment.action_cancel()
+        except (UserError, ValidationError) as error:
+            _logger.exception("wallet payment %s: cancelling accounting payment failed", self.name)
+            self.accounting_error = str(error)
+
+    # === NOTIFICATIONS === #
+
+    def _wallet_post_on_purchase(self, body):
+        if self.purchase_id:
+            self.purchase_id.sudo().message_post(body=body, subtype_xmlid="mail.mt_note")
+
+    def _notify_buyer(self, summary, note):
+        """Give the buyer (or the requester) an activity and note it on the PO."""
+        user = self.purchase_id.user_id or self.requester_id
+        self.sudo().activity_schedule(
+            "mail.mail_activity_data_todo", summary=summary, note=note, user_id=user.id
+        )
+        self._wallet_post_on_purchase(f"{summary}: {note}")

@@ -1,0 +1,394 @@
+import json
+import logging
+
+from odoo import _, api, fields, models
+from odoo.exceptions import UserError, ValidationError
+
+from ..const import SIGNATURE_HEADER
+from ..utils import decrypt_secret, encrypt_secret, sign_hmac_sha256, signatures_match
+
+_logger = logging.getLogger(__name__)
+
+
+class WalletProvider(models.Model):
+    """A company e-wallet that pays vendors through one rail.
+
+    Each rail is a ``provider_type`` and overrides the hooks in the "Rail
+    hooks" section below, the way Odoo payment providers do: an override
+    handles its own type and calls ``super()`` for the others.
+    """
+
+    _name = "wallet.provider"
+    _description = "Wallet Provider"
+    _inherit = ["mail.thread"]
+    _order = "sequence, id"
+
+    # Names of write-only credential fields. Each ``<name>`` is a form input that
+    # always reads empty; ``<name>_encrypted`` keeps the Fernet token and
+    # ``<name>_set`` tells whether one is stored. Rails add their own names.
+    _secret_fields = ("webhook_secret",)
+
+    name = fields.Char(required=True, translate=True, tracking=True)
+    sequence = fields.Integer(default=10)
+    active = fields.Boolean(default=True)
+    provider_type = fields.Selection(
+        selection=[("demo", "Demo Wallet")],
+        string="Rail",
+        required=True,
+        default="demo",
+        tracking=True,
+        help="The wallet service and API this provider talks to.",
+    )
+    state = fields.Selection(
+        selection=[("disabled", "Disabled"), ("test", "Test Mode"), ("enabled", "Enabled")],
+        required=True,
+        default="disabled",
+        copy=False,
+        tracking=True,
+        help="Test mode uses the provider's sandbox; only enabled providers pay "
+        "with real money.",
+    )
+    company_id = fields.Many2one(
+        "res.company", required=True, default=lambda self: self.env.company, index=True
+    )
+    currency_id = fields.Many2one(
+        "res.currency",
+        required=True,
+        default=lambda self: self.env.company.currency_id,
+        help="The currency the wallet holds and pays in.",
+    )
+    journal_id = fields.Many2one(
+        "account.journal",
+        string="Wallet Journal",
+        check_company=True,
+        domain="[('type', '=', 'bank')]",
+        help="Bank-type journal that represents the wallet in accounting. Paid "
+        "payments are posted here.",
+    )
+    payment_method_line_id = fields.Many2one(
+        "account.payment.method.line",
+        string="Outbound Payment Method",
+        readonly=True,
+        copy=False,
+        help="Set up by the provider on its journal: outbound, booked straight to "
+        "the wallet's account, because a payment is only recorded once the "
+        "provider has confirmed it.",
+    )
+    max_amount_per_payment = fields.Monetary(
+        string="Limit per Payment",
+        currency_field="currency_id",
+        help="Largest amount of one payout. Zero means no limit.",
+    )
+    max_amount_per_day = fields.Monetary(
+        string="Daily Limit",
+        currency_field="currency_id",
+        help="Largest total sent in one day (UTC). Zero means no limit.",
+    )
+    webhook_secret = fields.Char(
+        compute="_compute_secret_inputs",
+        inverse="_inverse_secret_inputs",
+        groups="purchase_wallet_payment.group_wallet_manager",
+        help="Shared secret that signs the provider's notifications. Write-only: "
+        "the stored value is encrypted and never shown again.",
+    )
+    webhook_secret_encrypted = fields.Char(groups="base.group_system", copy=False)
+    webhook_secret_set = fields.Boolean(
+        string="Webhook Secret Set", compute="_compute_secret_inputs"
+    )
+    webhook_url = fields.Char(compute="_compute_webhook_url")
+    payment_ids = fields.One2many("wallet.payment", "provider_id")
+    payment_count = fields.Integer(compute="_compute_payment_count")
+
+    _sql_constraints = [
+        (
+            "positive_limits",
+            "CHECK(max_amount_per_payment >= 0 AND max_amount_per_day >= 0)",
+            "Wallet limits cannot be negative.",
+        ),
+    ]
+
+    # === COMPUTE METHODS === #
+
+    def _compute_secret_inputs(self):
+        for provider in self:
+            stored = provider.sudo()  # Credentials are readable by system users only.
+            for name in self._secret_fields:
+                provider[name] = False
+                provider[f"{name}_set"] = bool(stored[f"{name}_encrypted"])
+
+    def _inverse_secret_inputs(self):
+        for provider in self:
+            for name in self._secret_fields:
+                value = provider[name]
+                if value:
+                    # The encrypted column is restricted to system users.
+                    provider.sudo()[f"{name}_encrypted"] = encrypt_secret(value.strip())
+
+    @api.depends("provider_type")
+    def _compute_webhook_url(self):
+        for provider in self:
+            if provider.id:
+                provider.webhook_url = (
+                    f"{provider.get_base_url()}/wallet/webhook/{provider.id}"
+                )
+            else:
+                provider.webhook_url = False
+
+    def _compute_payment_count(self):
+        counts = dict(
+            self.env["wallet.payment"]._read_group(
+                [("provider_id", "in", self.ids)], ["provider_id"], ["__count"]
+            )
+        )
+        for provider in self:
+            provider.payment_count = counts.get(provider, 0)
+
+    # === CONSTRAINT METHODS === #
+
+    @api.constrains("state", "journal_id", "currency_id")
+    def _check_ready_to_pay(self):
+        for provider in self.filtered(lambda p: p.state != "disabled"):
+            if not provider.journal_id:
+                raise ValidationError(
+                    _(
+                        "Choose a wallet journal for %(provider)s before you enable it.",
+                        provider=provider.name,
+                    )
+                )
+            journal_currency = provider.journal_id.currency_id or provider.company_id.currency_id
+            if journal_currency != provider.currency_id:
+                raise ValidationError(
+                    _(
+                        "The journal %(journal)s is in %(journal_currency)s but the "
+                        "wallet %(provider)s pays in %(currency)s.",
+                        journal=provider.journal_id.display_name,
+                        journal_currency=journal_currency.name,
+                        provider=provider.name,
+                        currency=provider.currency_id.name,
+                    )
+                )
+
+    # === CRUD METHODS === #
+
+    @api.model_create_multi
+    def create(self, vals_list):
+        providers = super().create(vals_list)
+        providers.filtered("journal_id")._setup_payment_method_line()
+        return providers
+
+    def write(self, vals):
+        result = super().write(vals)
+        if "journal_id" in vals:
+            self.filtered("journal_id")._setup_payment_method_line()
+        return result
+
+    @api.ondelete(at_uninstall=False)
+    def _unlink_except_used(self):
+        if self.env["wallet.payment"].sudo().search_count(
+            [("provider_id", "in", self.ids)], limit=1
+        ):
+            raise UserError(
+                _("You cannot delete a wallet that has payments. Archive it instead.")
+            )
+
+    # === ACTION METHODS === #
+
+    def action_view_payments(self):
+        self.ensure_one()
+        action = self.env["ir.actions.act_window"]._for_xml_id(
+            "purchase_wallet_payment.wallet_payment_action"
+        )
+        action["domain"] = [("provider_id", "=", self.id)]
+        action["context"] = {"default_provider_id": self.id}
+        return action
+
+    # === BUSINESS METHODS === #
+
+    def _setup_payment_method_line(self):
+        """Give each provider's journal an outbound method line booked on the
+        wallet's own account, so a posted payment is paid at once."""
+        for provider in self:
+            journal = provider.journal_id
+            line = provider.payment_method_line_id
+            if line.journal_id != journal:
+                line = self.env["account.payment.method.line"]
+            if not line:
+                manual = self.env.ref("account.account_payment_method_manual_out")
+                line = self.env["account.payment.method.line"].create(
+                    {
+                        "name": provider.name,
+                        "payment_method_id": manual.id,
+                        "journal_id": journal.id,
+                    }
+                )
+            line.payment_account_id = journal.default_account_id
+            provider.payment_method_line_id = line
+
+    def _get_secret(self, name):
+        """Return the decrypted credential ``name`` of one provider, or None.
+
+        For server-side code only: the value must never reach a log line, an
+        event payload, an error message or a web response.
+        """
+        self.ensure_one()
+        token = self.sudo()[f"{name}_encrypted"]  # Restricted to system users.
+        return decrypt_secret(token) if token else None
+
+    def _check_can_pay(self, amount, currency):
+        """Raise a UserError if this provider cannot send ``amount`` now.
+
+        :param float amount: the amount of one payout, in ``currency``
+        :param currency: the payout's res.currency record
+        """
+        self.ensure_one()
+        if self.state == "disabled":
+            raise UserError(
+                _("The wallet %(provider)s is disabled.", provider=self.name)
+            )
+        if currency != self.currency_id:
+            raise UserError(
+                _(
+                    "The wallet %(provider)s pays in %(wallet_currency)s, not in "
+                    "%(currency)s.",
+                    provider=self.name,
+                    wallet_currency=self.currency_id.name,
+                    currency=currency.name,
+                )
+            )
+        limit = self.max_amount_per_payment
+        if limit and currency.compare_amounts(amount, limit) > 0:
+            raise UserError(
+                _(
+                    "%(amount)s is more than the limit of %(limit)s per payment of "
+                    "the wallet %(provider)s.",
+                    amount=currency.format(amount),
+                    limit=currency.format(limit),
+                    provider=self.name,
+                )
+            )
+
+    def _check_daily_limit(self, amount):
+        """Raise a UserError if sending ``amount`` now passes the daily limit."""
+        self.ensure_one()
+        if not self.max_amount_per_day:
+            return
+        day_start = fields.Datetime.to_datetime(fields.Date.today())
+        sent = self.env["wallet.payment"].sudo()._read_group(
+            [
+                ("provider_id", "=", self.id),
+                ("sent_at", ">=", day_start),
+                ("state", "in", ("sending", "pending", "in_doubt", "paid")),
+            ],
+            aggregates=["amount:sum"],
+        )[0][0]
+        if self.currency_id.compare_amounts(sent + amount, self.max_amount_per_day) > 0:
+            raise UserError(
+                _(
+                    "Sending %(amount)s would pass the daily limit of %(limit)s of the "
+                    "wallet %(provider)s (%(sent)s already sent today).",
+                    amount=self.currency_id.format(amount),
+                    limit=self.currency_id.format(self.max_amount_per_day),
+                    provider=self.name,
+                    sent=self.currency_id.format(sent),
+                )
+            )
+
+    # === RAIL HOOKS === #
+
+    def _send_payout(self, payment):
+        """Ask the provider to pay ``payment``, carrying its idempotency key.
+
+        Rails must send ``payment.idempotency_key`` in the provider's own
+        idempotency field, so that a repeated request pays at most once.
+
+        :param payment: the wallet.payment record, in state ``sending``
+        :return: ``{"status": "pending"|"paid"|"failed", "provider_reference":
+            str, "message": str}``
+        :rtype: dict
+        :raise WalletProviderError: if the provider refused the payout
+        :raise WalletProviderUnreachable: if the outcome is unknown
+        """
+        raise UserError(
+            _("The rail %(rail)s cannot send payouts.", rail=self.provider_type)
+        )
+
+    def _get_payout_status(self, payment):
+        """Ask the provider what became of the payout of ``payment``.
+
+        :return: the same dictionary as :meth:`_send_payout`; ``status`` may
+            also be ``"returned"``, or ``"unknown"`` when the provider has no
+            payout under that key (it never received the request)
+        :raise WalletProviderUnreachable: if the provider could not be asked
+        """
+        raise UserError(
+            _("The rail %(rail)s cannot query payouts.", rail=self.provider_type)
+        )
+
+    def _get_balance(self):
+        """Return the wallet's available balance, in the provider's currency."""
+        raise UserError(
+            _("The rail %(rail)s cannot read balances.", rail=self.provider_type)
+        )
+
+    def _verify_notification(self, raw_body, headers):
+        """Return whether a notification's signature is valid.
+
+        The default is the scheme of the demo wallet: HMAC-SHA256 of the raw
+        body under the webhook secret, as ``sha256=<lowercase hex>`` in the
+        ``X-Wallet-Signature`` header.
+
+        :param bytes raw_body: the request body exactly as received
+        :param headers: the request headers (case-insensitive mapping)
+        :rtype: bool
+        """
+        self.ensure_one()
+        secret = self._get_secret("webhook_secret")
+        header = headers.get(SIGNATURE_HEADER) or ""
+        if not secret or not header.startswith("sha256="):
+            return False
+        expected = sign_hmac_sha256(secret, raw_body)
+        return signatures_match(header[len("sha256="):].strip().lower(), expected)
+
+    def _parse_notification(self, raw_body, headers):
+        """Parse a verified notification into the fields the event inbox needs.
+
+        :return: ``{"event_id", "event_type", "reference", "provider_reference",
+            "status", "amount", "currency", "occurred_at"}``; ``status`` is one of
+            pending, paid, failed, returned
+        :rtype: dict
+        :raise ValueError: if the body is not a notification of this rail
+        """
+        data = json.loads(raw_body)
+        if not isinstance(data, dict):
+            raise ValueError("the notification body is not a JSON object")
+        missing = [
+            key for key in ("event_id", "reference", "status") if not data.get(key)
+        ]
+        if missing:
+            raise ValueError(f"missing fields: {', '.join(missing)}")
+        status = data["status"]
+        if status not in ("pending", "paid", "failed", "returned"):
+            raise ValueError(f"unknown status {status!r}")
+        amount = data.get("amount")
+        if amount is not None and not isinstance(amount, (int, float, str)):
+            raise ValueError("amount is not a number")
+        return {
+            "event_id": str(data["event_id"]),
+            "event_type": str(data.get("type") or f"payout.{status}"),
+            "reference": str(data["reference"]),
+            "provider_reference": str(data.get("payout_id") or ""),
+            "status": status,
+            "amount": float(amount) if amount not in (None, "") else None,
+            "currency": str(data.get("currency") or ""),
+            "occurred_at": data.get("created_at"),
+            "message": str(data.get("message") or ""),
+        }
+
+    def _get_notification_content_types(self):
+        """Return the media types the rail's notifications are sent with."""
+        return {"application/json"}
+
+    def _get_payload_secret_keys(self):
+        """Return the payload keys whose values are removed before storage."""
+        return {"secret", "token", "access_token", "api_key", "password", "signature"}
+

@@ -1,0 +1,1 @@
+from . import wallet_payment_reject
