@@ -1,6 +1,11 @@
+import logging
+
 from odoo import _, fields, models
 
 from ..exceptions import WalletProviderError, WalletProviderUnreachable
+from ..utils import get_encryption_key
+
+_logger = logging.getLogger(__name__)
 
 
 class WalletProvider(models.Model):
@@ -64,3 +69,17 @@ class WalletProvider(models.Model):
         if self.provider_type != "demo":
             return super()._get_balance()
         return self.demo_balance
+
+    def _demo_set_webhook_secret(self, secret):
+        """Set the webhook secret from demo data when an encryption key exists.
+
+        Without a key the demo wallet is installed unsigned, and its
+        notifications are rejected until a manager sets the secret.
+        """
+        if not get_encryption_key():
+            _logger.warning(
+                "no wallet encryption key configured: the webhook secret of %s is not set",
+                self.mapped("name"),
+            )
+            return
+        self.write({"webhook_secret": secret})

@@ -92,7 +92,15 @@ addons=$build/addons
 mkdir -p "$addons"
 ln -sfn "$repo" "$addons/purchase_wallet_payment"
 
-# 6. Odoo configuration shared by the demo, the server and the tests.
+# 6. A Fernet key for provider credentials, kept outside the database.
+key_file=$build/wallet.key
+if [ ! -s "$key_file" ]; then
+    (umask 077 && "$venv/bin/python" -c \
+        "from cryptography.fernet import Fernet; print(Fernet.generate_key().decode())" \
+        >"$key_file")
+fi
+
+# 7. Odoo configuration shared by the demo, the server and the tests.
 config=$build/odoo.conf
 cat >"$config" <<CONF
 [options]
@@ -104,7 +112,7 @@ db_user = $db_user
 http_interface = 127.0.0.1
 list_db = True
 without_demo = all
-wallet_encryption_key_file = $build/wallet.key
+wallet_encryption_key_file = $key_file
 CONF
 
 echo "ODOO_SRC=$odoo_src"
