@@ -1,5 +1,6 @@
 from odoo import _, api, fields, models
 from odoo.exceptions import UserError, ValidationError
+from odoo.tools import float_compare
 
 from ..const import OPEN_STATES
 
@@ -135,7 +136,7 @@ class PurchaseOrder(models.Model):
         for line in self.order_line.filtered(lambda l: not l.display_type and l.product_qty > 0):
             basis = line.qty_received if trigger == "receipt" else max(line.product_qty, line.qty_received)
             quantity = basis - claimed.get(line.id, 0.0)
-            if line.product_uom.compare_quantity(quantity, 0.0) <= 0:
+            if float_compare(quantity, 0.0, precision_rounding=line.product_uom.rounding) <= 0:
                 continue
             amount = self.currency_id.round(line.price_total * quantity / line.product_qty)
             if self.currency_id.is_zero(amount):
@@ -161,7 +162,7 @@ class PurchaseOrder(models.Model):
             claimed = order._wallet_claimed_quantities()
             for line in order.order_line.filtered(lambda l: l.id in claimed):
                 payable = max(line.product_qty, line.qty_received)
-                if line.product_uom.compare_quantity(claimed[line.id], payable) > 0:
+                if float_compare(claimed[line.id], payable, precision_rounding=line.product_uom.rounding) > 0:
                     raise ValidationError(
                         _(
                             "Wallet payments of %(order)s would pay %(claimed)s %(uom)s of "

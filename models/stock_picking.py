@@ -20,16 +20,17 @@ class StockPicking(models.Model):
         return result
 
     def _wallet_request_payment(self):
-        order = self.purchase_id
+        # Warehouse staff validate receipts without wallet rights, so the lookups
+        # and the request run as superuser; the request is still made in their
+        # name, because requester_id and the state history take the real user.
+        order = self.purchase_id.sudo()
         if order.company_id.wallet_payment_trigger != "receipt":
             return
         provider = order.company_id.wallet_provider_id
         if not provider or not order.partner_id._get_wallet_payee_account(provider):
             return
-        # Warehouse staff validate receipts without wallet rights; the request is
-        # still made in their name (requester_id is the real user).
         try:
-            payment = order.sudo()._wallet_create_payment("receipt", picking=self)
+            payment = order._wallet_create_payment("receipt", picking=self)
         except UserError as error:
             _logger.info("no wallet payment for receipt %s: %s", self.name, error)
             order.message_post(

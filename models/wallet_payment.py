@@ -309,7 +309,7 @@ class WalletPayment(models.Model):
             )
             required = payment.company_id.wallet_approvals_required or 1
             if len(payment.approval_ids) >= required:
-                payment.activity_unlink(["mail.mail_activity_data_todo"], only_automated=True)
+                payment.sudo().activity_unlink(["mail.mail_activity_data_todo"])
                 payment._set_state("approved", "user", _("Approved by %(user)s.", user=user.name))
             else:
                 payment.message_post(
@@ -483,7 +483,7 @@ class WalletPayment(models.Model):
         return company.currency_id.compare_amounts(amount, threshold) >= 0
 
     def _notify_approvers(self):
-        approvers = self.env.ref("purchase_wallet_payment.group_wallet_approver").sudo().all_user_ids
+        approvers = self.env.ref("purchase_wallet_payment.group_wallet_approver").sudo().users
         approvers = approvers.filtered(
             lambda u: self.company_id in u.company_ids and u != self.requester_id and not u.share
         )
@@ -504,11 +504,13 @@ class WalletPayment(models.Model):
         row lock is held while the network call runs. A payment that another
         dispatcher holds is skipped.
         """
+        # The step cursors read from the database, not from this cache.
+        self.env.flush_all()
         for payment_id in self.ids:
             if self._claim_for_sending(payment_id):
                 outcome = self._call_send_payout(payment_id)
                 self._store_dispatch_outcome(payment_id, *outcome)
-        self.invalidate_recordset()
+        self.env.invalidate_all()
 
     @api.model
     def _claim_for_sending(self, payment_id):
@@ -675,6 +677,7 @@ class WalletPayment(models.Model):
             order="write_date",
             limit=limit,
         )
+        self.env.flush_all()
         for payment in payments:
             with self.env.registry.cursor() as cr:
                 cr.execute("SELECT id FROM wallet_payment WHERE id = %s FOR UPDATE SKIP LOCKED", [payment.id])

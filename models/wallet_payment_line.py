@@ -1,4 +1,4 @@
-from odoo import fields, models
+from odoo import api, fields, models
 
 
 class WalletPaymentLine(models.Model):
@@ -19,3 +19,8 @@ class WalletPaymentLine(models.Model):
     amount = fields.Monetary(required=True)
     currency_id = fields.Many2one(related="payment_id.currency_id")
     payment_state = fields.Selection(related="payment_id.state", string="Payment State")
+
+    @api.constrains("quantity", "amount")
+    def _check_payment_totals(self):
+        self.payment_id._check_lines_total()
+        self.payment_id.purchase_id._wallet_check_payable()

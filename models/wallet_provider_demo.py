@@ -17,6 +17,8 @@ class WalletProvider(models.Model):
 
     - contains ``reject``: refused at once (the request is answered with an error)
     - contains ``timeout``: booked, but the answer is lost (the payment is in doubt)
+    - contains ``lost``: the request never arrives (in doubt, and unknown to the wallet)
+    - contains ``crash``: the rail raises an unexpected error before booking
     - contains ``fail``: accepted, then a failure notification
     - contains ``slow``: accepted, paid notification after ``demo_slow_delay``
     - anything else: accepted, paid notification at once
@@ -44,6 +46,10 @@ class WalletProvider(models.Model):
         if self.provider_type != "demo":
             return super()._send_payout(payment)
         payee = payment.payee_account_id.identifier.lower()
+        if "lost" in payee:
+            raise WalletProviderUnreachable("demo wallet: connection reset (simulated)")
+        if "crash" in payee:
+            raise RuntimeError("demo wallet: simulated defect in the rail")
         if "reject" in payee:
             raise WalletProviderError(_("Demo wallet: the payee account is blocked."))
         payout = self.env["wallet.demo.payout"]._book_payout(self, payment)

@@ -3,7 +3,7 @@
 # Odoo 18 source, a virtualenv with Odoo's and our requirements, a reachable
 # PostgreSQL, an addons folder that holds this checkout as
 # `purchase_wallet_payment`, and an Odoo configuration file.
-# Prints the shell assignments of the paths it prepared, for `eval`.
+# Prints `export` lines for the paths it prepared, for `eval`.
 set -euo pipefail
 
 repo=$(cd "$(dirname "$0")/.." && pwd)
@@ -115,7 +115,7 @@ without_demo = all
 wallet_encryption_key_file = $key_file
 CONF
 
-echo "ODOO_SRC=$odoo_src"
-echo "VENV=$venv"
-echo "ADDONS=$addons"
-echo "ODOO_CONF=$config"
+echo "export ODOO_SRC=$odoo_src"
+echo "export VENV=$venv"
+echo "export ADDONS=$addons"
+echo "export ODOO_CONF=$config"
