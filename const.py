@@ -52,3 +52,11 @@ CAUSES = [
 ]
 
 SIGNATURE_HEADER = "X-Wallet-Signature"
+
+# Kinds of payee a rail may or may not pay (wallet.payee.account.payee_kind).
+PAYEE_KINDS = [
+    ("company", "Company"),
+    ("sole_trader", "Sole Trader"),
+    ("self_employed", "Self-Employed"),
+    ("individual", "Individual"),
+]

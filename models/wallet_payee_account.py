@@ -1,5 +1,7 @@
 from odoo import api, fields, models
 
+from ..const import PAYEE_KINDS
+
 
 class WalletPayeeAccount(models.Model):
     """A vendor's account on one wallet rail: where payouts are sent."""
@@ -24,6 +26,16 @@ class WalletPayeeAccount(models.Model):
         required=True,
         help="The payee's identifier on the rail: wallet number, e-mail or account id.",
     )
+    payee_kind = fields.Selection(
+        selection=PAYEE_KINDS,
+        string="Payee Kind",
+        compute="_compute_payee_kind",
+        store=True,
+        precompute=True,
+        readonly=False,
+        required=True,
+        help="Legal form of the holder. Rails pay only some kinds of payee.",
+    )
     holder_name = fields.Char(help="Name of the wallet's holder, if it differs from the vendor.")
     active = fields.Boolean(default=True)
 
@@ -34,6 +46,12 @@ class WalletPayeeAccount(models.Model):
             "This vendor already has this wallet account.",
         ),
     ]
+
+    @api.depends("partner_id.commercial_partner_id.is_company")
+    def _compute_payee_kind(self):
+        for account in self:
+            is_company = account.partner_id.commercial_partner_id.is_company
+            account.payee_kind = "company" if is_company else "individual"
 
     @api.depends("provider_type", "identifier")
     def _compute_display_name(self):

@@ -472,6 +472,7 @@ class WalletPayment(models.Model):
                 _("The payee account of %(vendor)s is archived.", vendor=self.partner_id.display_name)
             )
         self.provider_id._check_can_pay(self.amount, self.currency_id)
+        self.provider_id._check_payee(self.payee_account_id)
 
     def _needs_approval(self):
         self.ensure_one()
@@ -529,7 +530,7 @@ class WalletPayment(models.Model):
             payment = self.env(cr=cr)["wallet.payment"].browse(payment_id)
             try:
                 payment._check_eligible()
-                payment.provider_id._check_daily_limit(payment.amount)
+                payment.provider_id._check_period_limits(payment.amount)
             except UserError as error:
                 # Kept approved: the limit may allow it later, or a user fixes it.
                 payment.message_post(body=_("Not sent: %(reason)s", reason=str(error)))

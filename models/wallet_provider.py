@@ -1,13 +1,19 @@
 import json
 import logging
+from urllib.parse import urlsplit
+
+import requests
 
 from odoo import _, api, fields, models
 from odoo.exceptions import UserError, ValidationError
 
-from ..const import SIGNATURE_HEADER
+from ..const import PAYEE_KINDS, SIGNATURE_HEADER
+from ..exceptions import WalletProviderUnreachable
 from ..utils import decrypt_secret, encrypt_secret, sign_hmac_sha256, signatures_match
 
 _logger = logging.getLogger(__name__)
+
+REQUEST_TIMEOUT = 30  # seconds, for every call to a provider's API
 
 
 class WalletProvider(models.Model):
@@ -22,11 +28,6 @@ class WalletProvider(models.Model):
     _description = "Wallet Provider"
     _inherit = ["mail.thread"]
     _order = "sequence, id"
-
-    # Names of write-only credential fields. Each ``<name>`` is a form input that
-    # always reads empty; ``<name>_encrypted`` keeps the Fernet token and
-    # ``<name>_set`` tells whether one is stored. Rails add their own names.
-    _secret_fields = ("webhook_secret",)
 
     name = fields.Char(required=True, translate=True, tracking=True)
     sequence = fields.Integer(default=10)
@@ -96,6 +97,12 @@ class WalletProvider(models.Model):
         string="Webhook Secret Set", compute="_compute_secret_inputs"
     )
     webhook_url = fields.Char(compute="_compute_webhook_url")
+    api_base_url = fields.Char(
+        string="API Base URL",
+        help="Leave empty to use the provider's official address for the current "
+        "mode (sandbox in test mode). Set it only for a proxy or a local test "
+        "server.",
+    )
     payment_ids = fields.One2many("wallet.payment", "provider_id")
     payment_count = fields.Integer(compute="_compute_payment_count")
 
@@ -112,13 +119,13 @@ class WalletProvider(models.Model):
     def _compute_secret_inputs(self):
         for provider in self:
             stored = provider.sudo()  # Credentials are readable by system users only.
-            for name in self._secret_fields:
+            for name in self._get_secret_field_names():
                 provider[name] = False
                 provider[f"{name}_set"] = bool(stored[f"{name}_encrypted"])
 
     def _inverse_secret_inputs(self):
         for provider in self:
-            for name in self._secret_fields:
+            for name in self._get_secret_field_names():
                 value = provider[name]
                 if value:
                     # The encrypted column is restricted to system users.
@@ -224,6 +231,16 @@ class WalletProvider(models.Model):
             line.payment_account_id = journal.default_account_id
             provider.payment_method_line_id = line
 
+    def _get_secret_field_names(self):
+        """Return the names of the write-only credential fields.
+
+        Each ``<name>`` is a form input computed by ``_compute_secret_inputs``
+        that always reads empty, ``<name>_encrypted`` (restricted to system
+        users) keeps the Fernet token, and ``<name>_set`` tells whether one is
+        stored. Rails extend the list with their own credentials.
+        """
+        return ["webhook_secret"]
+
     def _get_secret(self, name):
         """Return the decrypted credential ``name`` of one provider, or None.
 
@@ -255,7 +272,8 @@ class WalletProvider(models.Model):
                     currency=currency.name,
                 )
             )
-        limit = self.max_amount_per_payment
+        limits = [self.max_amount_per_payment, self._get_rail_limits().get("per_payout")]
+        limit = min((value for value in limits if value), default=0.0)
         if limit and currency.compare_amounts(amount, limit) > 0:
             raise UserError(
                 _(
@@ -267,20 +285,55 @@ class WalletProvider(models.Model):
                 )
             )
 
-    def _check_daily_limit(self, amount):
-        """Raise a UserError if sending ``amount`` now passes the daily limit."""
+    def _check_payee(self, account):
+        """Raise a UserError, with the reason, if the rail cannot pay ``account``."""
         self.ensure_one()
-        if not self.max_amount_per_day:
-            return
-        day_start = fields.Datetime.to_datetime(fields.Date.today())
-        sent = self.env["wallet.payment"].sudo()._read_group(
+        if account.payee_kind not in self._get_supported_payee_kinds():
+            kinds = dict(account._fields["payee_kind"]._description_selection(self.env))
+            raise UserError(
+                _(
+                    "The wallet %(provider)s cannot pay a payee of kind %(kind)s "
+                    "(%(account)s). Use another wallet for this vendor.",
+                    provider=self.name,
+                    kind=kinds[account.payee_kind],
+                    account=account.display_name,
+                )
+            )
+        self._check_payee_identifier(account.identifier)
+
+    def _get_amount_sent_since(self, since):
+        """Return the total of payouts sent since ``since`` that may have paid."""
+        return self.env["wallet.payment"].sudo()._read_group(
             [
                 ("provider_id", "=", self.id),
-                ("sent_at", ">=", day_start),
+                ("sent_at", ">=", since),
                 ("state", "in", ("sending", "pending", "in_doubt", "paid")),
             ],
             aggregates=["amount:sum"],
         )[0][0]
+
+    def _check_period_limits(self, amount):
+        """Raise a UserError if sending ``amount`` now passes the daily limit of
+        the wallet or the monthly limit of the rail."""
+        self.ensure_one()
+        today = fields.Date.today()
+        monthly = self._get_rail_limits().get("per_month")
+        if monthly:
+            sent = self._get_amount_sent_since(fields.Datetime.to_datetime(today.replace(day=1)))
+            if self.currency_id.compare_amounts(sent + amount, monthly) > 0:
+                raise UserError(
+                    _(
+                        "Sending %(amount)s would pass the monthly limit of %(limit)s "
+                        "of the rail of %(provider)s (%(sent)s already sent this month).",
+                        amount=self.currency_id.format(amount),
+                        limit=self.currency_id.format(monthly),
+                        provider=self.name,
+                        sent=self.currency_id.format(sent),
+                    )
+                )
+        if not self.max_amount_per_day:
+            return
+        sent = self._get_amount_sent_since(fields.Datetime.to_datetime(today))
         if self.currency_id.compare_amounts(sent + amount, self.max_amount_per_day) > 0:
             raise UserError(
                 _(
@@ -293,7 +346,71 @@ class WalletProvider(models.Model):
                 )
             )
 
+    def _send_api_request(self, method, url, *, timeout=REQUEST_TIMEOUT, **kwargs):
+        """Send one request to the provider's API and return its response.
+
+        Shared by the rails so that every call has a timeout and every unknown
+        outcome is reported the same way. Responses below 500 are returned for
+        the rail to read; only the method, host, path and status are logged,
+        never headers or bodies, which may carry credentials.
+
+        :param str method: the HTTP method
+        :param str url: the full URL
+        :param int timeout: seconds to wait for the answer
+        :return: the response, with a status below 500
+        :rtype: requests.Response
+        :raise WalletProviderUnreachable: on a timeout, a connection error or a
+            5xx answer, after which nobody knows whether the request was applied
+        """
+        self.ensure_one()
+        parts = urlsplit(url)
+        target = f"{parts.netloc}{parts.path}"
+        try:
+            response = requests.request(method, url, timeout=timeout, **kwargs)
+        except requests.Timeout as error:
+            _logger.warning("%s %s %s: timed out", self.provider_type, method, target)
+            raise WalletProviderUnreachable(
+                f"{self.provider_type}: no answer from {parts.netloc} within {timeout} s"
+            ) from error
+        except requests.RequestException as error:
+            _logger.warning(
+                "%s %s %s: %s", self.provider_type, method, target, type(error).__name__
+            )
+            raise WalletProviderUnreachable(
+                f"{self.provider_type}: cannot reach {parts.netloc} ({type(error).__name__})"
+            ) from error
+        _logger.info("%s %s %s: HTTP %s", self.provider_type, method, target, response.status_code)
+        if response.status_code >= 500:
+            raise WalletProviderUnreachable(
+                f"{self.provider_type}: {parts.netloc} answered HTTP {response.status_code}"
+            )
+        return response
+
+    def _get_api_base_url(self, test_url, live_url):
+        """Return ``api_base_url`` if set, else the sandbox or live address."""
+        self.ensure_one()
+        if self.api_base_url:
+            return self.api_base_url.rstrip("/")
+        return test_url if self.state != "enabled" else live_url
+
     # === RAIL HOOKS === #
+
+    def _get_supported_payee_kinds(self):
+        """Return the kinds of payee (see ``PAYEE_KINDS``) the rail can pay."""
+        return {kind for kind, _label in PAYEE_KINDS}
+
+    def _get_rail_limits(self):
+        """Return the rail's own limits in the provider's currency.
+
+        :return: ``{"per_payout": float, "per_month": float}``; zero or a
+            missing key means the rail sets no such limit
+        :rtype: dict
+        """
+        return {}
+
+    def _check_payee_identifier(self, identifier):
+        """Raise a UserError if ``identifier`` is not a valid payee on the rail."""
+        return True
 
     def _send_payout(self, payment):
         """Ask the provider to pay ``payment``, carrying its idempotency key.
