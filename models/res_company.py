@@ -31,3 +31,15 @@ class ResCompany(models.Model):
         help="How long after sending a payout that the provider does not know "
         "is still waited for before the attempt counts as failed.",
     )
+    wallet_poll_after_minutes = fields.Integer(
+        string="Poll Pending Payouts After (min)",
+        default=30,
+        help="A pending payout with no notification for this long is queried "
+        "at the provider.",
+    )
+    wallet_in_doubt_alert_minutes = fields.Integer(
+        string="Alert on Doubt After (min)",
+        default=60,
+        help="The buyer gets an activity when a payout's outcome is still "
+        "unknown after this long.",
+    )

@@ -2,6 +2,7 @@ import json
 import logging
 
 import psycopg2
+from psycopg2.extensions import TransactionRollbackError
 
 from odoo import _, api, fields, models
 from odoo.exceptions import UserError
@@ -157,7 +158,11 @@ class WalletEvent(models.Model):
             try:
                 with self.env.cr.savepoint():
                     event._apply_to_payment()
-            except (UserError, ValueError, psycopg2.Error) as error:
+            except TransactionRollbackError:
+                # A concurrent transaction won the payment's row: Odoo runs the
+                # whole request again, and the stored event id keeps it single.
+                raise
+            except Exception as error:  # noqa: BLE001 - kept on the event for a replay
                 _logger.exception("wallet event %s failed", event.id)
                 event.write({"state": "error", "error_message": str(error)})
 
@@ -220,6 +225,32 @@ class WalletEvent(models.Model):
             return json.loads(self.payload or "{}").get("message") or None
         except (ValueError, AttributeError):
             return None
+
+    @api.model
+    def _match_waiting_events(self, payment):
+        """Apply events that arrived before ``payment`` could be matched, such
+        as a notification racing the commit of its provider reference."""
+        references = [payment.name] + ([payment.provider_reference] if payment.provider_reference else [])
+        waiting = self.sudo().search(
+            [
+                ("provider_id", "=", payment.provider_id.id),
+                ("state", "=", "unmatched"),
+                "|",
+                ("reference", "in", references),
+                ("provider_reference", "in", references),
+            ],
+            order="id",
+        )
+        waiting._process()
+
+    @api.model
+    def _cron_match_unmatched(self, days=7):
+        """Retry verified events that found no payment in the last ``days``."""
+        since = fields.Datetime.subtract(fields.Datetime.now(), days=days)
+        events = self.sudo().search(
+            [("state", "=", "unmatched"), ("create_date", ">=", since)], order="id", limit=500
+        )
+        events._process()
 
     # === ACTIONS === #
 

@@ -1,6 +1,10 @@
 import logging
+import time
 import uuid
 from datetime import timedelta
+
+from psycopg2 import errorcodes
+from psycopg2.extensions import TransactionRollbackError
 
 from odoo import _, api, fields, models
 from odoo.exceptions import AccessError, UserError, ValidationError
@@ -17,9 +21,22 @@ from ..exceptions import WalletProviderError, WalletProviderUnreachable
 
 _logger = logging.getLogger(__name__)
 
+# PostgreSQL errors after which a step may simply run again: another
+# transaction won a row, and nothing of this one was applied.
+RETRYABLE_ERRORS = (
+    errorcodes.SERIALIZATION_FAILURE,
+    errorcodes.DEADLOCK_DETECTED,
+    errorcodes.LOCK_NOT_AVAILABLE,
+)
+MAX_STEP_TRIES = 5
+
 # Only business methods of this model change ``state``: they pass this object in
 # the context, which no RPC call can forge because it is not JSON.
 _STATE_WRITE = object()
+
+# A payment still sending after this long lost its dispatcher (every provider
+# call times out after REQUEST_TIMEOUT seconds, 30).
+STALE_SENDING_SECONDS = 300
 
 
 class WalletPayment(models.Model):
@@ -131,6 +148,7 @@ class WalletPayment(models.Model):
         "wallet.event", "payment_id", string="Provider Events", readonly=True
     )
     can_approve = fields.Boolean(compute="_compute_can_approve")
+    overdue_notified = fields.Boolean(readonly=True, copy=False)
 
     _sql_constraints = [
         ("name_company_uniq", "UNIQUE(name, company_id)", "The reference must be unique."),
@@ -528,6 +546,8 @@ class WalletPayment(models.Model):
             if not cr.fetchone():
                 return False
             payment = self.env(cr=cr)["wallet.payment"].browse(payment_id)
+            if payment.provider_id.health_state == "suspended":
+                return False  # Held until the provider is resumed.
             try:
                 payment._check_eligible()
                 payment.provider_id._check_period_limits(payment.amount)
@@ -574,12 +594,28 @@ class WalletPayment(models.Model):
 
     @api.model
     def _store_dispatch_outcome(self, payment_id, status, provider_reference, message):
-        with self.env.registry.cursor() as cr:
-            cr.execute("SELECT id FROM wallet_payment WHERE id = %s FOR UPDATE", [payment_id])
-            payment = self.env(cr=cr)["wallet.payment"].browse(payment_id)
-            payment._apply_provider_status(
-                status, "dispatch", provider_reference=provider_reference, message=message
-            )
+        """Apply the provider's answer under the payment's row lock.
+
+        A webhook may have changed the payment since the call started; the
+        step is then run again on the new row, never the call.
+        """
+        for attempt in range(1, MAX_STEP_TRIES + 1):
+            try:
+                with self.env.registry.cursor() as cr:
+                    cr.execute("SELECT id FROM wallet_payment WHERE id = %s FOR UPDATE", [payment_id])
+                    payment = self.env(cr=cr)["wallet.payment"].browse(payment_id)
+                    payment._apply_provider_status(
+                        status, "dispatch", provider_reference=provider_reference, message=message
+                    )
+                    payment.env["wallet.event"]._match_waiting_events(payment)
+                return
+            except TransactionRollbackError as error:
+                if error.pgcode not in RETRYABLE_ERRORS or attempt == MAX_STEP_TRIES:
+                    # Left in sending: the status query will settle it.
+                    _logger.exception("wallet payment %s: storing the outcome failed", payment_id)
+                    return
+                _logger.info("wallet payment %s: outcome conflict, retry %s", payment_id, attempt)
+                time.sleep(0.05 * attempt)
 
     def _apply_provider_status(self, status, cause, provider_reference=None, message=None, event=None):
         """Move one payment to what the provider reported, if that is a move
@@ -631,6 +667,9 @@ class WalletPayment(models.Model):
             status = result["status"]
             if status == "unknown":
                 status = payment._status_for_unknown_payout()
+                if not status and payment.state == "sending":
+                    # Its dispatcher stopped before or during the call.
+                    status = "in_doubt"
                 if not status:
                     continue
             payment._apply_provider_status(
@@ -659,31 +698,64 @@ class WalletPayment(models.Model):
         payments._dispatch()
 
     @api.model
-    def _cron_resolve_status(self, limit=200):
-        """Query payments in doubt, payments sending for too long (their worker
-        probably died), and payments pending for too long."""
+    def _get_payments_to_poll(self, limit):
+        """Return payments in doubt, payments sending for longer than a call can
+        take (their worker died), and payments pending with no news for longer
+        than their company's polling delay."""
         now = fields.Datetime.now()
-        payments = self.search(
-            [
+        domain = [
+            "|",
+            ("state", "=", "in_doubt"),
+            "&",
+            ("state", "=", "sending"),
+            ("write_date", "<", now - timedelta(seconds=STALE_SENDING_SECONDS)),
+        ]
+        for company in self.env["res.company"].sudo().search([]):
+            delay = timedelta(minutes=company.wallet_poll_after_minutes or 30)
+            domain = [
                 "|",
-                "|",
-                ("state", "=", "in_doubt"),
+                *domain,
                 "&",
-                ("state", "=", "sending"),
-                ("write_date", "<", now - timedelta(minutes=5)),
                 "&",
+                ("company_id", "=", company.id),
                 ("state", "=", "pending"),
-                ("write_date", "<", now - timedelta(minutes=30)),
-            ],
-            order="write_date",
-            limit=limit,
-        )
+                ("write_date", "<", now - delay),
+            ]
+        return self.search(domain, order="write_date", limit=limit)
+
+    @api.model
+    def _cron_resolve_status(self, limit=200):
+        payments = self._get_payments_to_poll(limit)
         self.env.flush_all()
-        for payment in payments:
+        for payment_id in payments.ids:
             with self.env.registry.cursor() as cr:
-                cr.execute("SELECT id FROM wallet_payment WHERE id = %s FOR UPDATE SKIP LOCKED", [payment.id])
+                cr.execute(
+                    "SELECT id FROM wallet_payment WHERE id = %s FOR UPDATE SKIP LOCKED", [payment_id]
+                )
                 if cr.fetchone():
-                    payment.with_env(self.env(cr=cr))._resolve_status()
+                    # The lock is held during the status query so that a
+                    # webhook for the same payment waits instead of racing.
+                    self.env(cr=cr)["wallet.payment"].browse(payment_id)._resolve_status()
+        self._notify_overdue()
+        self.env.invalidate_all()
+
+    @api.model
+    def _notify_overdue(self):
+        """Alert the buyer once about each payment in doubt for too long."""
+        now = fields.Datetime.now()
+        for payment in self.search([("state", "=", "in_doubt"), ("overdue_notified", "=", False)]):
+            delay = timedelta(minutes=payment.company_id.wallet_in_doubt_alert_minutes or 60)
+            if payment.sent_at and now - payment.sent_at > delay:
+                payment._notify_buyer(
+                    _("Wallet payment %(payment)s is still in doubt", payment=payment.name),
+                    _(
+                        "The provider has not confirmed the outcome since %(time)s. "
+                        "It is queried again automatically; check the wallet's "
+                        "dashboard if this lasts.",
+                        time=payment.sent_at,
+                    ),
+                )
+                payment.overdue_notified = True
 
     # === ACCOUNTING === #
 

@@ -49,6 +49,16 @@ class WalletProvider(models.Model):
         help="Test mode uses the provider's sandbox; only enabled providers pay "
         "with real money.",
     )
+    health_state = fields.Selection(
+        selection=[("active", "Active"), ("sunset", "Sunset"), ("suspended", "Suspended")],
+        string="Health",
+        required=True,
+        default="active",
+        tracking=True,
+        help="Sunset: the service is closing down, so it can only run in test "
+        "mode. Suspended: payments are held and nothing is sent until it is "
+        "resumed.",
+    )
     company_id = fields.Many2one(
         "res.company", required=True, default=lambda self: self.env.company, index=True
     )
@@ -175,6 +185,18 @@ class WalletProvider(models.Model):
                     )
                 )
 
+    @api.constrains("state", "health_state")
+    def _check_sunset_not_live(self):
+        for provider in self:
+            if provider.health_state == "sunset" and provider.state == "enabled":
+                raise ValidationError(
+                    _(
+                        "%(provider)s is on a service that is closing down, so it can "
+                        "only be used in test mode.",
+                        provider=provider.name,
+                    )
+                )
+
     # === CRUD METHODS === #
 
     @api.model_create_multi
@@ -209,7 +231,64 @@ class WalletProvider(models.Model):
         action["context"] = {"default_provider_id": self.id}
         return action
 
+    def action_suspend(self):
+        """Hold every payment of the provider until it is resumed."""
+        for provider in self.filtered(lambda p: p.health_state != "suspended"):
+            provider.health_state = "suspended"
+            stranded = provider._get_stranded_vendors()
+            if stranded:
+                provider.message_post(
+                    body=_(
+                        "Suspended. Vendors with no other wallet: %(vendors)s",
+                        vendors=", ".join(stranded.mapped("display_name")),
+                    )
+                )
+        return True
+
+    def action_resume(self):
+        for provider in self.filtered(lambda p: p.health_state == "suspended"):
+            provider.health_state = provider._get_default_health_state()
+        return True
+
+    def action_view_stranded_vendors(self):
+        """List the vendors that only this provider can pay."""
+        self.ensure_one()
+        return {
+            "type": "ir.actions.act_window",
+            "name": _("Vendors Without Another Wallet"),
+            "res_model": "res.partner",
+            "view_mode": "list,form",
+            "domain": [("id", "in", self._get_stranded_vendors().ids)],
+        }
+
     # === BUSINESS METHODS === #
+
+    def _get_default_health_state(self):
+        """Return the health of the rail when nothing is wrong with it."""
+        return "active"
+
+    def _get_stranded_vendors(self):
+        """Return the vendors with open payments on this provider that no other
+        usable provider of the company can pay."""
+        self.ensure_one()
+        open_payments = self.env["wallet.payment"].sudo().search(
+            [
+                ("provider_id", "=", self.id),
+                ("state", "in", ("draft", "to_approve", "approved", "failed")),
+            ]
+        )
+        others = self.sudo().search(
+            [
+                ("id", "!=", self.id),
+                ("company_id", "=", self.company_id.id),
+                ("state", "!=", "disabled"),
+                ("health_state", "!=", "suspended"),
+            ]
+        )
+        vendors = open_payments.partner_id.commercial_partner_id
+        return vendors.filtered(
+            lambda vendor: not any(vendor._get_wallet_payee_account(other) for other in others)
+        )
 
     def _setup_payment_method_line(self):
         """Give each provider's journal an outbound method line booked on the
@@ -261,6 +340,14 @@ class WalletProvider(models.Model):
         if self.state == "disabled":
             raise UserError(
                 _("The wallet %(provider)s is disabled.", provider=self.name)
+            )
+        if self.health_state == "suspended":
+            raise UserError(
+                _(
+                    "The wallet %(provider)s is suspended: its payments are held "
+                    "until a manager resumes it.",
+                    provider=self.name,
+                )
             )
         if currency != self.currency_id:
             raise UserError(
