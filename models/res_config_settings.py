@@ -18,3 +18,9 @@ class ResConfigSettings(models.TransientModel):
     wallet_approvals_required = fields.Integer(
         related="company_id.wallet_approvals_required", readonly=False
     )
+    wallet_poll_after_minutes = fields.Integer(
+        related="company_id.wallet_poll_after_minutes", readonly=False
+    )
+    wallet_in_doubt_alert_minutes = fields.Integer(
+        related="company_id.wallet_in_doubt_alert_minutes", readonly=False
+    )

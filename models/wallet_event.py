@@ -5,7 +5,7 @@ import psycopg2
 from psycopg2.extensions import TransactionRollbackError
 
 from odoo import _, api, fields, models
-from odoo.exceptions import UserError
+from odoo.exceptions import AccessError, UserError
 from odoo.tools import float_compare
 
 _logger = logging.getLogger(__name__)
@@ -256,6 +256,8 @@ class WalletEvent(models.Model):
 
     def action_replay(self):
         """Apply failed or unmatched events again."""
+        if not self.env.user.has_group("purchase_wallet_payment.group_wallet_approver"):
+            raise AccessError(_("Only Wallet Approvers can replay provider events."))
         events = self.filtered(lambda e: e.signature_valid and e.state in ("error", "unmatched"))
         if not events:
             raise UserError(_("Only verified events in error or without a payment can be replayed."))

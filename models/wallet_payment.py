@@ -49,7 +49,11 @@ class WalletPayment(models.Model):
     _check_company_auto = True
 
     name = fields.Char(
-        string="Reference", required=True, readonly=True, copy=False, default="/"
+        string="Reference",
+        required=True,
+        readonly=True,
+        copy=False,
+        default=lambda self: _("New"),
     )
     state = fields.Selection(
         selection=PAYMENT_STATES,
@@ -104,6 +108,7 @@ class WalletPayment(models.Model):
         "wallet.payee.account",
         string="Payee Account",
         required=True,
+        ondelete="restrict",
         tracking=True,
         domain="[('partner_id', '=', partner_id), ('provider_type', '=', provider_type)]",
     )
@@ -172,6 +177,11 @@ class WalletPayment(models.Model):
                 and self.env.user not in payment.approval_ids.user_id
             )
 
+    @api.onchange("line_ids")
+    def _onchange_line_ids(self):
+        if self.line_ids:
+            self.amount = sum(self.line_ids.mapped("amount"))
+
     # === CONSTRAINT METHODS === #
 
     @api.constrains("partner_id", "payee_account_id", "provider_id")
@@ -222,8 +232,8 @@ class WalletPayment(models.Model):
         for vals in vals_list:
             if vals.get("state", "draft") != "draft":
                 raise UserError(_("A wallet payment always starts as a draft."))
-            if vals.get("name", "/") == "/":
-                vals["name"] = self.env["ir.sequence"].next_by_code("wallet.payment") or "/"
+            if vals.get("name", _("New")) == _("New"):
+                vals["name"] = self.env["ir.sequence"].next_by_code("wallet.payment") or _("New")
         return super().create(vals_list)
 
     def write(self, vals):
@@ -288,6 +298,7 @@ class WalletPayment(models.Model):
                     _("Only draft payments can be submitted: %(payment)s is not.", payment=payment.name)
                 )
             payment._check_eligible()
+            payment.rejection_reason = False
             if payment._needs_approval():
                 payment._set_state(
                     "to_approve",
@@ -379,7 +390,12 @@ class WalletPayment(models.Model):
         return True
 
     def action_retry(self):
-        """Queue a new attempt for payments whose failure the provider confirmed."""
+        """Queue a new attempt for payments whose failure the provider confirmed.
+
+        The approval given before still holds: amount, payee and wallet cannot
+        change once a payment has been sent.
+        """
+        self._check_access_send()
         for payment in self:
             if payment.state != "failed":
                 raise UserError(
@@ -475,6 +491,7 @@ class WalletPayment(models.Model):
     def _reset_to_draft(self, message):
         for payment in self:
             payment.approval_ids.sudo().unlink()
+            payment.sudo().activity_unlink(["mail.mail_activity_data_todo"])
             payment._set_state("draft", "user", message)
 
     def _get_state_label(self, state):
@@ -537,6 +554,7 @@ class WalletPayment(models.Model):
 
         :return: whether this dispatcher now owns the payment
         """
+        self.env.flush_all()
         with self.env.registry.cursor() as cr:
             cr.execute(
                 "SELECT id FROM wallet_payment WHERE id = %s AND state = 'approved' "

@@ -106,7 +106,7 @@ class WalletProvider(models.Model):
     webhook_secret_set = fields.Boolean(
         string="Webhook Secret Set", compute="_compute_secret_inputs"
     )
-    webhook_url = fields.Char(compute="_compute_webhook_url")
+    webhook_url = fields.Char(string="Webhook URL", compute="_compute_webhook_url")
     api_base_url = fields.Char(
         string="API Base URL",
         help="Leave empty to use the provider's official address for the current "

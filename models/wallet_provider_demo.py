@@ -38,7 +38,9 @@ class WalletProvider(models.Model):
     demo_slow_delay = fields.Integer(
         string="Slow Payee Delay (s)",
         default=30,
-        help="Seconds before a payout to a 'slow' payee is reported paid.",
+        help="Seconds before a payout to a 'slow' payee is reported paid. The "
+        "notifier is a scheduled action, and Odoo checks future scheduled runs "
+        "about once a minute, so the real delay can be up to a minute longer.",
     )
 
     def _send_payout(self, payment):

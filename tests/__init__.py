@@ -6,3 +6,4 @@ from . import test_webhook
 from . import test_accounting
 from . import test_multi_company
 from . import test_secrets
+from . import test_reliability
