@@ -9,6 +9,9 @@ TEST_DIR = "$$ADDONS/purchase_wallet_payment/tests"
 PYTEST = PYTHONPATH="$$ODOO_SRC" "$$VENV/bin/pytest" -p no:cacheprovider \
 	--odoo-config="$$ODOO_CONF" --odoo-database=$(TEST_DB) --odoo-http
 
+PYTEST_FAULTS = PYTHONPATH="$$ODOO_SRC" "$$VENV/bin/pytest" -p no:cacheprovider \
+	--odoo-config="$$ODOO_CONF" --odoo-database=$(TEST_DB)_faults --odoo-http
+
 .PHONY: setup demo serve test test-faults clean
 
 setup:
@@ -32,8 +35,8 @@ test:
 
 # The fault suite with its large counts.
 test-faults:
-	@$(SETUP) && bash tools/create_test_db.sh "$(TEST_DB)" && \
-		cd "$$ADDONS/purchase_wallet_payment" && $(PYTEST) -m faults $(TEST_DIR)
+	@$(SETUP) && bash tools/create_test_db.sh "$(TEST_DB)_faults" && \
+		cd "$$ADDONS/purchase_wallet_payment" && $(PYTEST_FAULTS) -m faults $(TEST_DIR)
 
 clean:
 	rm -rf .build
