@@ -3,6 +3,7 @@
 DB ?= wallet_demo
 PORT ?= 8069
 TEST_DB ?= wallet_test
+PAYMENTS ?= 300
 SETUP = eval "$$(bash tools/setup.sh)"
 ODOO = "$$VENV/bin/python" "$$ODOO_SRC/odoo-bin" -c "$$ODOO_CONF"
 TEST_DIR = "$$ADDONS/purchase_wallet_payment/tests"
@@ -12,7 +13,7 @@ PYTEST = PYTHONPATH="$$ODOO_SRC" "$$VENV/bin/pytest" -p no:cacheprovider \
 PYTEST_FAULTS = PYTHONPATH="$$ODOO_SRC" "$$VENV/bin/pytest" -p no:cacheprovider \
 	--odoo-config="$$ODOO_CONF" --odoo-database=$(TEST_DB)_faults --odoo-http
 
-.PHONY: setup demo serve test test-faults clean
+.PHONY: setup demo serve test test-faults bench clean
 
 setup:
 	@$(SETUP) && echo "Odoo: $$ODOO_SRC" && echo "config: $$ODOO_CONF"
@@ -37,6 +38,12 @@ test:
 test-faults:
 	@$(SETUP) && bash tools/create_test_db.sh "$(TEST_DB)_faults" && \
 		cd "$$ADDONS/purchase_wallet_payment" && $(PYTEST_FAULTS) -m faults $(TEST_DIR)
+
+# Dispatch and webhook timings on a throwaway database (not part of the tests).
+bench:
+	@$(SETUP) && bash tools/create_test_db.sh "$(TEST_DB)_bench" && \
+		PYTHONPATH="$$ODOO_SRC" "$$VENV/bin/python" tools/benchmark.py \
+		--config "$$ODOO_CONF" --database $(TEST_DB)_bench --payments $(PAYMENTS)
 
 clean:
 	rm -rf .build

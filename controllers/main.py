@@ -5,6 +5,8 @@ from odoo.http import request
 
 _logger = logging.getLogger(__name__)
 
+MAX_BODY_BYTES = 1024 * 1024  # notifications are a few kilobytes
+
 
 class WalletWebhookController(http.Controller):
     _webhook_url = "/wallet/webhook/<int:provider_id>"
@@ -29,6 +31,10 @@ class WalletWebhookController(http.Controller):
                 "wallet webhook of provider %s: unsupported content type %r", provider_id, content_type
             )
             return self._reply(415, "unsupported content type")
+        length = request.httprequest.content_length
+        if length is not None and length > MAX_BODY_BYTES:
+            _logger.warning("wallet webhook of provider %s: body of %s bytes rejected", provider_id, length)
+            return self._reply(413, "body too large")
         raw_body = request.httprequest.get_data(cache=True)
         status, message = request.env["wallet.event"].sudo()._receive_notification(
             provider, raw_body, request.httprequest.headers, remote_address

@@ -11,7 +11,8 @@ from odoo.tools import float_compare
 _logger = logging.getLogger(__name__)
 
 REDACTED = "***"
-MAX_STORED_BODY = 20000
+MAX_STORED_BODY = 20000  # characters of a body kept in the payload
+REJECTED_EVENT_DAYS = 30
 
 
 class WalletEvent(models.Model):
@@ -100,6 +101,7 @@ class WalletEvent(models.Model):
             return 403, "invalid signature"
         try:
             data = provider._parse_notification(raw_body, headers)
+            _check_storable(data)
         except (ValueError, TypeError, KeyError) as error:
             _logger.warning("wallet webhook of provider %s: malformed body: %s", provider.id, error)
             self.create(
@@ -252,6 +254,15 @@ class WalletEvent(models.Model):
         )
         events._process()
 
+    @api.autovacuum
+    def _gc_rejected_events(self):
+        """Delete rejected requests after 30 days: they changed nothing, and a
+        flood of forged requests must not fill the database."""
+        limit_date = fields.Datetime.subtract(fields.Datetime.now(), days=REJECTED_EVENT_DAYS)
+        self.sudo().search(
+            [("state", "=", "rejected"), ("create_date", "<", limit_date)], limit=10000
+        ).unlink()
+
     # === ACTIONS === #
 
     def action_replay(self):
@@ -273,9 +284,10 @@ class WalletEvent(models.Model):
         try:
             data = json.loads(raw_body)
         except ValueError:
-            return text
+            return _without_nul(text)
         secret_keys = provider._get_payload_secret_keys()
-        return json.dumps(_redact(data, secret_keys), indent=2, ensure_ascii=False, sort_keys=True)
+        text = json.dumps(_redact(data, secret_keys), indent=2, ensure_ascii=False, sort_keys=True)
+        return _without_nul(text)
 
 
 def _redact(value, secret_keys):
@@ -287,3 +299,15 @@ def _redact(value, secret_keys):
     if isinstance(value, list):
         return [_redact(item, secret_keys) for item in value]
     return value
+
+
+def _without_nul(text):
+    """Return ``text`` with NUL characters escaped: PostgreSQL text cannot hold them."""
+    return text.replace("\x00", "\\u0000")
+
+
+def _check_storable(data):
+    """Raise ValueError if a parsed notification has a value PostgreSQL cannot store."""
+    for key, value in data.items():
+        if isinstance(value, str) and "\x00" in value:
+            raise ValueError(f"{key} contains a NUL character")

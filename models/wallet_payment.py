@@ -538,7 +538,8 @@ class WalletPayment(models.Model):
         Every step runs in a cursor of its own and commits, so that the key and
         the ``sending`` state are stored before the provider is called, and no
         row lock is held while the network call runs. A payment that another
-        dispatcher holds is skipped.
+        transaction holds is skipped, including one approved by the caller's
+        own transaction and not yet committed.
         """
         # The step cursors read from the database, not from this cache.
         self.env.flush_all()
@@ -602,7 +603,7 @@ class WalletPayment(models.Model):
                 _logger.warning("wallet payment %s in doubt: %s", payment.name, error)
                 return "in_doubt", None, str(error)
             except WalletProviderError as error:
-                _logger.info("wallet payment %s refused: %s", payment.name, error)
+                _logger.info("wallet payment %s rejected by the provider: %s", payment.name, error)
                 return "failed", None, str(error)
             except Exception as error:
                 # Whatever broke, the request may have reached the provider.
@@ -612,7 +613,7 @@ class WalletPayment(models.Model):
 
     @api.model
     def _store_dispatch_outcome(self, payment_id, status, provider_reference, message):
-        """Apply the provider's answer under the payment's row lock.
+        """Apply the provider's response under the payment's row lock.
 
         A webhook may have changed the payment since the call started; the
         step is then run again on the new row, never the call.
@@ -673,7 +674,7 @@ class WalletPayment(models.Model):
 
     def _resolve_status(self):
         """Ask the provider for each payment's payout by its idempotency key,
-        and apply the answer. Never sends a payout."""
+        and apply the response. Never sends a payout."""
         for payment in self:
             try:
                 result = payment.provider_id._get_payout_status(payment)
@@ -796,7 +797,8 @@ class WalletPayment(models.Model):
         self.write({"account_payment_id": account_payment.id, "accounting_error": False})
 
     def _prepare_and_post_account_payment(self):
-        # The provider confirmed the payout: record it whoever delivered the news.
+        # The provider confirmed the payout, so it is recorded as superuser, whichever
+        # user or webhook request applied the confirmation.
         payment = self.sudo().with_company(self.company_id)
         provider = payment.provider_id
         if not provider.payment_method_line_id:

@@ -313,7 +313,10 @@ class TestCrashRecoveryAtScale(FaultSuiteCase):
             with self.environment() as env:
                 failed = env["wallet.payment"].browse(payment_ids).filtered(lambda p: p.state == "failed")
                 failed.action_retry()
-                failed._dispatch()
+                retried = failed.ids
+            # A dispatcher only sees what is committed, as a cron would.
+            with self.environment() as env:
+                env["wallet.payment"].browse(retried)._dispatch()
             self.deliver_all_notifications()
             if set(self.states(payment_ids).values()) == {"paid"}:
                 return

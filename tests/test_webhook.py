@@ -196,3 +196,20 @@ class TestWebhook(WalletPaymentCommon, HttpCase):
         payment.invalidate_recordset()
         self.assertEqual(payment.state, "failed")
         self.assertTrue(payment.activity_ids)
+
+    @mute_logger(CONTROLLER_LOGGER)
+    def test_oversized_body_rejected(self):
+        body = b'{"padding": "' + b"x" * (1024 * 1024) + b'"}'
+        response = self._post(body)
+        self.assertEqual(response.status_code, 413)
+        self.assertEqual(self._state(), "pending")
+
+    @mute_logger(CONTROLLER_LOGGER, EVENT_LOGGER)
+    def test_nul_characters_rejected(self):
+        """PostgreSQL text cannot hold NUL: such bodies get a 4xx, never a 500."""
+        self.assertEqual(self._post(b"\x00", headers={"Content-Type": "application/json"}).status_code, 403)
+        self.assertEqual(self._post(b"\x00").status_code, 400)
+        body = self._notification_body(self.payment, "paid", reference="WPAY\u0000")
+        self.assertEqual(self._post(body).status_code, 400)
+        self.assertEqual(self._state(), "pending")
+        self.assertTrue(all("\x00" not in event.payload for event in self._events()))
