@@ -16,6 +16,7 @@
         "data/ir_cron_data.xml",
         "views/wallet_demo_payout_views.xml",
         "views/wallet_provider_views.xml",
+        "views/wallet_provider_paypal_views.xml",
         "views/wallet_payment_views.xml",
         "views/wallet_event_views.xml",
         "views/wallet_payee_account_views.xml",

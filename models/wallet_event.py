@@ -38,6 +38,10 @@ class WalletEvent(models.Model):
     status = fields.Char(string="Reported Status", readonly=True)
     amount = fields.Float(readonly=True)
     currency = fields.Char(readonly=True)
+    provider_message = fields.Text(
+        readonly=True, help="The provider's explanation of the status, if it gave one."
+    )
+    fee = fields.Float(readonly=True)
     signature_valid = fields.Boolean(readonly=True)
     state = fields.Selection(
         selection=[
@@ -142,6 +146,8 @@ class WalletEvent(models.Model):
             status=data["status"],
             amount=data.get("amount") or 0.0,
             currency=data.get("currency"),
+            provider_message=data.get("message") or False,
+            fee=data.get("fee") or 0.0,
         )
         try:
             with self.env.cr.savepoint():
@@ -190,6 +196,7 @@ class WalletEvent(models.Model):
             provider_reference=self.provider_reference,
             message=self._get_message(),
             event=self,
+            fee=self.fee,
         )
         state = "processed" if payment.state != before else "ignored"
         self.write({"payment_id": payment.id, "state": state, "result": result})
@@ -223,6 +230,8 @@ class WalletEvent(models.Model):
         return None
 
     def _get_message(self):
+        if self.provider_message:
+            return self.provider_message
         try:
             return json.loads(self.payload or "{}").get("message") or None
         except (ValueError, AttributeError):

@@ -143,6 +143,10 @@ class WalletPayment(models.Model):
         "account.payment", string="Accounting Payment", readonly=True, copy=False
     )
     accounting_error = fields.Text(readonly=True, copy=False)
+    fee_amount = fields.Monetary(
+        string="Provider Fee", readonly=True, copy=False, help="Fee the provider charged for the payout."
+    )
+    fee_move_id = fields.Many2one("account.move", string="Fee Entry", readonly=True, copy=False)
     attempt_ids = fields.One2many(
         "wallet.payment.attempt", "payment_id", string="Attempts", readonly=True
     )
@@ -545,8 +549,8 @@ class WalletPayment(models.Model):
         self.env.flush_all()
         for payment_id in self.ids:
             if self._claim_for_sending(payment_id):
-                outcome = self._call_send_payout(payment_id)
-                self._store_dispatch_outcome(payment_id, *outcome)
+                result = self._call_send_payout(payment_id)
+                self._store_dispatch_outcome(payment_id, result)
         self.env.invalidate_all()
 
     @api.model
@@ -570,6 +574,7 @@ class WalletPayment(models.Model):
             try:
                 payment._check_eligible()
                 payment.provider_id._check_period_limits(payment.amount)
+                payment.provider_id._check_balance(payment.amount)
             except UserError as error:
                 # Kept approved: the limit may allow it later, or a user fixes it.
                 payment.message_post(body=_("Not sent: %(reason)s", reason=str(error)))
@@ -579,11 +584,20 @@ class WalletPayment(models.Model):
             attempt = payment.env["wallet.payment.attempt"].sudo().create(
                 {"payment_id": payment.id, "idempotency_key": key}
             )
+            if payment.provider_id.balance_updated_at:
+                # Keep the last balance read honest until the next refresh.
+                payment.provider_id.sudo().balance -= payment.amount
             payment._set_state(
                 "sending",
                 "dispatch",
                 _("Attempt %(number)s sent with key %(key)s.", number=attempt.number, key=key),
-                values={"idempotency_key": key, "sent_at": fields.Datetime.now(), "error_message": False},
+                values={
+                    "idempotency_key": key,
+                    "sent_at": fields.Datetime.now(),
+                    "error_message": False,
+                    # The reference of an earlier attempt names another payout.
+                    "provider_reference": False,
+                },
             )
             _logger.info("wallet payment %s: sending with key %s", payment.name, key)
         return True
@@ -592,8 +606,9 @@ class WalletPayment(models.Model):
     def _call_send_payout(self, payment_id):
         """Call the rail for a claimed payment.
 
-        :return: ``(status, provider_reference, message)``; status is
-            ``in_doubt`` when the outcome is unknown
+        :return: the rail's result (see ``wallet.provider._send_payout``);
+            its status is ``in_doubt`` when the outcome is unknown
+        :rtype: dict
         """
         with self.env.registry.cursor() as cr:
             payment = self.env(cr=cr)["wallet.payment"].browse(payment_id)
@@ -601,18 +616,18 @@ class WalletPayment(models.Model):
                 result = payment.provider_id._send_payout(payment)
             except WalletProviderUnreachable as error:
                 _logger.warning("wallet payment %s in doubt: %s", payment.name, error)
-                return "in_doubt", None, str(error)
+                return {"status": "in_doubt", "message": str(error)}
             except WalletProviderError as error:
                 _logger.info("wallet payment %s rejected by the provider: %s", payment.name, error)
-                return "failed", None, str(error)
+                return {"status": "failed", "message": str(error)}
             except Exception as error:
                 # Whatever broke, the request may have reached the provider.
                 _logger.exception("wallet payment %s: payout call failed", payment.name)
-                return "in_doubt", None, _("Unexpected error: %(error)s", error=error)
-            return result["status"], result.get("provider_reference"), result.get("message")
+                return {"status": "in_doubt", "message": _("Unexpected error: %(error)s", error=error)}
+            return result
 
     @api.model
-    def _store_dispatch_outcome(self, payment_id, status, provider_reference, message):
+    def _store_dispatch_outcome(self, payment_id, result):
         """Apply the provider's response under the payment's row lock.
 
         A webhook may have changed the payment since the call started; the
@@ -623,9 +638,7 @@ class WalletPayment(models.Model):
                 with self.env.registry.cursor() as cr:
                     cr.execute("SELECT id FROM wallet_payment WHERE id = %s FOR UPDATE", [payment_id])
                     payment = self.env(cr=cr)["wallet.payment"].browse(payment_id)
-                    payment._apply_provider_status(
-                        status, "dispatch", provider_reference=provider_reference, message=message
-                    )
+                    payment._apply_provider_result(result, "dispatch")
                     payment.env["wallet.event"]._match_waiting_events(payment)
                 return
             except TransactionRollbackError as error:
@@ -636,16 +649,33 @@ class WalletPayment(models.Model):
                 _logger.info("wallet payment %s: outcome conflict, retry %s", payment_id, attempt)
                 time.sleep(0.05 * attempt)
 
-    def _apply_provider_status(self, status, cause, provider_reference=None, message=None, event=None):
+    def _apply_provider_result(self, result, cause, event=None):
+        """Apply a rail's result dictionary (status, provider_reference,
+        message, fee) with :meth:`_apply_provider_status`."""
+        return self._apply_provider_status(
+            result["status"],
+            cause,
+            provider_reference=result.get("provider_reference"),
+            message=result.get("message"),
+            event=event,
+            fee=result.get("fee"),
+        )
+
+    def _apply_provider_status(
+        self, status, cause, provider_reference=None, message=None, event=None, fee=None
+    ):
         """Move one payment to what the provider reported, if that is a move
         forward. A stale or contradictory status changes nothing.
 
         :param str status: pending, paid, failed, returned or in_doubt
+        :param float fee: the provider's fee for the payout, if it reports one
         :return: a short description of what changed, for the event record
         :rtype: str
         """
         self.ensure_one()
         values = {}
+        if fee and not self.fee_amount:
+            values["fee_amount"] = fee
         if provider_reference and not self.provider_reference:
             values["provider_reference"] = provider_reference
         if status in ("failed", "returned", "in_doubt") and message:
@@ -653,8 +683,9 @@ class WalletPayment(models.Model):
         if status in ("paid", "failed", "returned"):
             values["done_at"] = fields.Datetime.now()
         if self.state == status:
-            if "provider_reference" in values:
-                self.write({"provider_reference": values["provider_reference"]})
+            extra = {key: values[key] for key in ("provider_reference", "fee_amount") if key in values}
+            if extra:
+                self.write(extra)
             return _("no change: already %(state)s", state=self._get_state_label(status))
         if status not in TRANSITIONS[self.state]:
             return _(
@@ -674,7 +705,13 @@ class WalletPayment(models.Model):
 
     def _resolve_status(self):
         """Ask the provider for each payment's payout by its idempotency key,
-        and apply the response. Never sends a payout."""
+        and apply the response.
+
+        Never sends a payout under a new key. A rail whose provider can only
+        be asked by repeating the request under the same key (PayPal, without
+        the batch id that a lost response carried) may repeat it: the provider
+        pays at most once per key.
+        """
         for payment in self:
             try:
                 result = payment.provider_id._get_payout_status(payment)
@@ -691,12 +728,7 @@ class WalletPayment(models.Model):
                     status = "in_doubt"
                 if not status:
                     continue
-            payment._apply_provider_status(
-                status,
-                "status_query",
-                provider_reference=result.get("provider_reference"),
-                message=result.get("message"),
-            )
+            payment._apply_provider_result(dict(result, status=status), "status_query")
 
     def _status_for_unknown_payout(self):
         """Decide what a provider's "no such payout" means for this payment.
@@ -795,6 +827,8 @@ class WalletPayment(models.Model):
             self._notify_buyer(_("Wallet payment %(payment)s needs an accounting payment", payment=self.name), str(error))
             return
         self.write({"account_payment_id": account_payment.id, "accounting_error": False})
+        if self.fee_amount and not self.fee_move_id:
+            self._create_fee_move()
 
     def _prepare_and_post_account_payment(self):
         # The provider confirmed the payout, so it is recorded as superuser, whichever
@@ -837,6 +871,45 @@ class WalletPayment(models.Model):
             account_payment.action_post()
         account_payment.wallet_payment_id = payment.id
         return account_payment
+
+    def _create_fee_move(self):
+        """Book the provider's fee: the wallet's account pays it to the
+        provider's fee expense account, in the wallet's journal."""
+        provider = self.provider_id.sudo()
+        if not provider.fee_account_id:
+            self.accounting_error = _(
+                "The provider charged a fee of %(fee)s but the wallet %(provider)s has no "
+                "fee account, so the fee is not booked.",
+                fee=self.currency_id.format(self.fee_amount),
+                provider=provider.name,
+            )
+            return
+        journal = provider.journal_id
+        company_currency = self.company_id.currency_id
+        balance = self.currency_id._convert(
+            self.fee_amount, company_currency, self.company_id, fields.Date.context_today(self)
+        )
+        line_values = {"partner_id": self.partner_id.commercial_partner_id.id, "name": _("Fee of %(payment)s", payment=self.name)}
+        if self.currency_id != company_currency:
+            line_values["currency_id"] = self.currency_id.id
+        move = self.env["account.move"].sudo().with_company(self.company_id).create(
+            {
+                "move_type": "entry",
+                "journal_id": journal.id,
+                "date": fields.Date.context_today(self),
+                "ref": _("Wallet fee %(payment)s", payment=self.name),
+                "line_ids": [
+                    fields.Command.create(
+                        dict(line_values, account_id=provider.fee_account_id.id, debit=balance, amount_currency=self.fee_amount)
+                    ),
+                    fields.Command.create(
+                        dict(line_values, account_id=journal.default_account_id.id, credit=balance, amount_currency=-self.fee_amount)
+                    ),
+                ],
+            }
+        )
+        move.action_post()
+        self.fee_move_id = move
 
     def _get_accounting_memo(self):
         return " ".join(filter(None, [self.name, self.purchase_id.name, self.provider_reference]))

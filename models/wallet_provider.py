@@ -3,13 +3,21 @@ import logging
 from urllib.parse import urlsplit
 
 import requests
+from cryptography.fernet import InvalidToken
 
 from odoo import _, api, fields, models
 from odoo.exceptions import UserError, ValidationError
 
 from ..const import PAYEE_KINDS, SIGNATURE_HEADER
-from ..exceptions import WalletProviderUnreachable
-from ..utils import decrypt_secret, encrypt_secret, sign_hmac_sha256, signatures_match
+from ..exceptions import WalletProviderError, WalletProviderUnreachable
+from ..utils import (
+    decrypt_secret,
+    rotate_secret,
+    encrypt_secret,
+    get_encryption_key,
+    sign_hmac_sha256,
+    signatures_match,
+)
 
 _logger = logging.getLogger(__name__)
 
@@ -113,6 +121,25 @@ class WalletProvider(models.Model):
         "mode (sandbox in test mode). Set it only for a proxy or a local test "
         "server.",
     )
+    fee_account_id = fields.Many2one(
+        "account.account",
+        string="Fee Account",
+        check_company=True,
+        domain="[('account_type', 'in', ('expense', 'expense_direct_cost'))]",
+        help="Expense account for the fees the provider reports on payouts.",
+    )
+    balance = fields.Monetary(
+        currency_field="currency_id",
+        readonly=True,
+        copy=False,
+        help="Available funds as last read from the provider.",
+    )
+    balance_updated_at = fields.Datetime(string="Balance Read At", readonly=True, copy=False)
+    funds_needed = fields.Monetary(
+        currency_field="currency_id",
+        compute="_compute_funds_needed",
+        help="Total of the payments waiting for approval or to be sent.",
+    )
     payment_ids = fields.One2many("wallet.payment", "provider_id")
     payment_count = fields.Integer(compute="_compute_payment_count")
 
@@ -151,6 +178,17 @@ class WalletProvider(models.Model):
             else:
                 provider.webhook_url = False
 
+    def _compute_funds_needed(self):
+        totals = dict(
+            self.env["wallet.payment"].sudo()._read_group(
+                [("provider_id", "in", self.ids), ("state", "in", ("to_approve", "approved"))],
+                ["provider_id"],
+                ["amount:sum"],
+            )
+        )
+        for provider in self:
+            provider.funds_needed = totals.get(provider, 0.0)
+
     def _compute_payment_count(self):
         counts = dict(
             self.env["wallet.payment"]._read_group(
@@ -164,6 +202,15 @@ class WalletProvider(models.Model):
 
     @api.constrains("state", "journal_id", "currency_id")
     def _check_ready_to_pay(self):
+        if any(p.state == "enabled" for p in self) and not get_encryption_key():
+            raise ValidationError(
+                _(
+                    "A wallet cannot pay with real money while no encryption key is "
+                    "configured for its credentials. Set wallet_encryption_key in the "
+                    "Odoo configuration file or the WALLET_ENCRYPTION_KEY environment "
+                    "variable, restart Odoo, then enable the wallet."
+                )
+            )
         for provider in self.filtered(lambda p: p.state != "disabled"):
             if not provider.journal_id:
                 raise ValidationError(
@@ -250,6 +297,34 @@ class WalletProvider(models.Model):
             provider.health_state = provider._get_default_health_state()
         return True
 
+    def action_test_connection(self):
+        """Check the credentials by reading the balance, and show it."""
+        self.ensure_one()
+        try:
+            balance = self._refresh_balance()
+        except WalletProviderUnreachable as error:
+            raise UserError(
+                _("%(provider)s cannot be reached: %(error)s", provider=self.name, error=str(error))
+            ) from error
+        except WalletProviderError as error:
+            raise UserError(
+                _("%(provider)s rejected the credentials: %(error)s", provider=self.name, error=str(error))
+            ) from error
+        return {
+            "type": "ir.actions.client",
+            "tag": "display_notification",
+            "params": {
+                "type": "success",
+                "title": _("Connection works"),
+                "message": _(
+                    "%(provider)s answered. Available balance: %(balance)s.",
+                    provider=self.name,
+                    balance=self.currency_id.format(balance),
+                ),
+                "next": {"type": "ir.actions.act_window_close"},
+            },
+        }
+
     def action_view_stranded_vendors(self):
         """List the vendors that only this provider can pay."""
         self.ensure_one()
@@ -262,6 +337,47 @@ class WalletProvider(models.Model):
         }
 
     # === BUSINESS METHODS === #
+
+    def _refresh_balance(self):
+        """Read the balance from the provider and store it.
+
+        :return: the balance
+        :raise WalletProviderError, WalletProviderUnreachable: from the rail
+        """
+        self.ensure_one()
+        balance = self._get_balance()
+        self.sudo().write({"balance": balance, "balance_updated_at": fields.Datetime.now()})
+        return balance
+
+    @api.model
+    def _cron_refresh_balances(self):
+        for provider in self.search([("state", "!=", "disabled"), ("health_state", "!=", "suspended")]):
+            try:
+                with self.env.cr.savepoint():
+                    provider._refresh_balance()
+            except (WalletProviderError, WalletProviderUnreachable, UserError) as error:
+                _logger.warning("wallet %s: balance not refreshed: %s", provider.id, error)
+
+    def _check_balance(self, amount):
+        """Raise a UserError if the last balance read cannot cover ``amount``.
+
+        A wallet whose balance was never read is not checked: the provider
+        rejects a payout it cannot fund anyway.
+        """
+        self.ensure_one()
+        if not self.balance_updated_at:
+            return
+        if self.currency_id.compare_amounts(amount, self.balance) > 0:
+            raise UserError(
+                _(
+                    "The balance of %(provider)s (%(balance)s, read at %(time)s) cannot "
+                    "cover %(amount)s. Top up the wallet, then send again.",
+                    provider=self.name,
+                    balance=self.currency_id.format(self.balance),
+                    time=self.balance_updated_at,
+                    amount=self.currency_id.format(amount),
+                )
+            )
 
     def _get_default_health_state(self):
         """Return the health of the rail when nothing is wrong with it."""
@@ -319,6 +435,36 @@ class WalletProvider(models.Model):
         stored. Rails extend the list with their own credentials.
         """
         return ["webhook_secret"]
+
+    @api.model
+    def _rotate_encryption_key(self, old_key, new_key):
+        """Re-encrypt every stored credential from ``old_key`` to ``new_key``.
+
+        :return: the number of credentials re-encrypted
+        :raise UserError: if a credential does not open with ``old_key``; then
+            nothing is written
+        """
+        providers = self.sudo().with_context(active_test=False).search([])
+        updates = []
+        for provider in providers:
+            for name in provider._get_secret_field_names():
+                token = provider[f"{name}_encrypted"]
+                if not token:
+                    continue
+                try:
+                    updates.append((provider, f"{name}_encrypted", rotate_secret(token, old_key, new_key)))
+                except InvalidToken as error:
+                    raise UserError(
+                        _(
+                            "The %(field)s of %(provider)s does not open with the old key; "
+                            "nothing was re-encrypted.",
+                            field=name,
+                            provider=provider.name,
+                        )
+                    ) from error
+        for provider, field_name, token in updates:
+            provider[field_name] = token
+        return len(updates)
 
     def _get_secret(self, name):
         """Return the decrypted credential ``name`` of one provider, or None.

@@ -7,3 +7,5 @@ from . import test_accounting
 from . import test_multi_company
 from . import test_secrets
 from . import test_reliability
+from . import test_provider
+from . import test_rail_paypal

@@ -28,21 +28,10 @@ class WalletPaymentCommon(AccountTestInvoicingCommon):
 
         cls.company = cls.company_data["company"]
         cls.currency = cls.company.currency_id
-        cls.wallet_journal = cls.env["account.journal"].create(
-            {"name": "Wallet", "type": "bank", "code": "WLT", "company_id": cls.company.id}
+        cls.provider = cls._create_provider(
+            "Test Demo Wallet", cls.company, "WLT", WEBHOOK_SECRET, demo_slow_delay=3600
         )
-        cls.provider = cls.env["wallet.provider"].create(
-            {
-                "name": "Test Demo Wallet",
-                "provider_type": "demo",
-                "state": "test",
-                "company_id": cls.company.id,
-                "currency_id": cls.currency.id,
-                "journal_id": cls.wallet_journal.id,
-                "webhook_secret": WEBHOOK_SECRET,
-                "demo_slow_delay": 3600,
-            }
-        )
+        cls.wallet_journal = cls.provider.journal_id
         cls.company.write(
             {
                 "wallet_provider_id": cls.provider.id,
@@ -69,6 +58,25 @@ class WalletPaymentCommon(AccountTestInvoicingCommon):
         cls.vendor_no_wallet = cls.env["res.partner"].create({"name": "Cash Only Ltd"})
         cls.product_ssd = cls._create_storable("SSD 1 TB")
         cls.product_monitor = cls._create_storable("Monitor 27 inch")
+
+    @classmethod
+    def _create_provider(cls, name, company, journal_code, secret, **values):
+        """Create a demo wallet in test mode with its own bank journal."""
+        journal = cls.env["account.journal"].create(
+            {"name": name, "type": "bank", "code": journal_code, "company_id": company.id}
+        )
+        return cls.env["wallet.provider"].create(
+            {
+                "name": name,
+                "provider_type": "demo",
+                "state": "test",
+                "company_id": company.id,
+                "currency_id": company.currency_id.id,
+                "journal_id": journal.id,
+                "webhook_secret": secret,
+                **values,
+            }
+        )
 
     @classmethod
     def get_default_groups(cls):

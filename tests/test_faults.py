@@ -287,7 +287,7 @@ class TestCrashRecoveryAtScale(FaultSuiteCase):
                     try:
                         with self.registry.cursor() as cr:
                             crashed = api.Environment(cr, SUPERUSER_ID, {})["wallet.payment"]
-                            crashed.browse(payment_id)._apply_provider_status(outcome[0], "dispatch")
+                            crashed.browse(payment_id)._apply_provider_result(outcome, "dispatch")
                             raise RuntimeError("worker died")
                     except RuntimeError:
                         pass

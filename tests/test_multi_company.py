@@ -11,20 +11,7 @@ class TestMultiCompany(WalletPaymentCommon):
     def setUpClass(cls):
         super().setUpClass()
         cls.company_b = cls.setup_other_company(name="Second Company")["company"]
-        cls.journal_b = cls.env["account.journal"].create(
-            {"name": "Wallet B", "type": "bank", "code": "WLTB", "company_id": cls.company_b.id}
-        )
-        cls.provider_b = cls.env["wallet.provider"].create(
-            {
-                "name": "Wallet B",
-                "provider_type": "demo",
-                "state": "test",
-                "company_id": cls.company_b.id,
-                "currency_id": cls.company_b.currency_id.id,
-                "journal_id": cls.journal_b.id,
-                "webhook_secret": "secret-b",
-            }
-        )
+        cls.provider_b = cls._create_provider("Wallet B", cls.company_b, "WLTB", "secret-b")
         cls.user_b = new_test_user(
             cls.env,
             login="wallet_user_b",

@@ -87,12 +87,10 @@ class TestCrashRecovery(WalletPaymentCommon):
         payment = self._approved()
         model = self.env["wallet.payment"]
         model._claim_for_sending(payment.id)
-        status, reference, message = model._call_send_payout(payment.id)
+        result = model._call_send_payout(payment.id)
         with self.assertRaises(SimulatedCrash):
             with self.env.registry.cursor() as cr:
-                payment.with_env(self.env(cr=cr))._apply_provider_status(
-                    status, "dispatch", provider_reference=reference
-                )
+                payment.with_env(self.env(cr=cr))._apply_provider_result(result, "dispatch")
                 raise SimulatedCrash()
         self.env.invalidate_all()
         self.assertEqual(payment.state, "sending", "the step was rolled back")
@@ -142,7 +140,8 @@ class TestCrashRecovery(WalletPaymentCommon):
         payment = self._approved()
         model = self.env["wallet.payment"]
         model._claim_for_sending(payment.id)
-        status, reference, message = model._call_send_payout(payment.id)
+        result = model._call_send_payout(payment.id)
+        reference = result["provider_reference"]
         body = self._notification_body(payment, "paid", reference="", payout_id=reference)
         body = body.replace(b'"reference": ""', b'"reference": "' + reference.encode() + b'"')
         events = self.env["wallet.event"].sudo()
@@ -150,7 +149,7 @@ class TestCrashRecovery(WalletPaymentCommon):
         event = events.search([("provider_reference", "=", reference)])
         self.assertEqual(event.state, "unmatched")
 
-        model._store_dispatch_outcome(payment.id, status, reference, message)
+        model._store_dispatch_outcome(payment.id, result)
         self.env.invalidate_all()
         self.assertEqual(event.state, "processed")
         self.assertEqual(payment.state, "paid")

@@ -56,3 +56,17 @@ class TestSecrets(WalletPaymentCommon):
         rotated = utils.rotate_secret(token, utils.get_encryption_key(), new_key.encode())
         with patch.dict(os.environ, {utils.KEY_ENVIRONMENT_VARIABLE: new_key}):
             self.assertEqual(utils.decrypt_secret(rotated), WEBHOOK_SECRET)
+
+    def test_rotate_all_credentials(self):
+        new_key = b"m1kVfTLJH7yQf0qQO0W2xPz8hM3sV5rH6nN1cJ4bE2g="
+        count = self.env["wallet.provider"]._rotate_encryption_key(utils.get_encryption_key(), new_key)
+        self.assertGreaterEqual(count, 1)
+        with patch.dict(os.environ, {utils.KEY_ENVIRONMENT_VARIABLE: new_key.decode()}):
+            self.assertEqual(self.provider._get_secret("webhook_secret"), WEBHOOK_SECRET)
+
+    def test_rotate_with_wrong_key_changes_nothing(self):
+        before = self.provider.sudo().webhook_secret_encrypted
+        wrong = b"m1kVfTLJH7yQf0qQO0W2xPz8hM3sV5rH6nN1cJ4bE2g="
+        with self.assertRaisesRegex(UserError, "does not open"):
+            self.env["wallet.provider"]._rotate_encryption_key(wrong, wrong)
+        self.assertEqual(self.provider.sudo().webhook_secret_encrypted, before)

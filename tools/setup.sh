@@ -4,11 +4,18 @@
 # PostgreSQL, an addons folder that holds this checkout as
 # `purchase_wallet_payment`, and an Odoo configuration file.
 # Prints `export` lines for the paths it prepared, for `eval`.
+#
+# Nothing is written inside the checkout, which is the module folder: Odoo
+# would scan a build folder there (the translation export follows the addons
+# link back into it). The virtualenv is shared by every checkout with the same
+# requirements; each checkout has its own build folder (addons link, config,
+# filestore, encryption key, logs).
 set -euo pipefail
 
 repo=$(cd "$(dirname "$0")/.." && pwd)
-build=${WALLET_BUILD:-$repo/.build}
 cache=${XDG_CACHE_HOME:-$HOME/.cache}/purchase_wallet_payment
+checkout_id=$(printf '%s' "$repo" | sha1sum | cut -c1-12)
+build=${WALLET_BUILD:-$cache/checkouts/$(basename "$repo")-$checkout_id}
 python=${PYTHON:-python3.11}
 db_host=${PGHOST:-127.0.0.1}
 db_port=${PGPORT:-5432}
@@ -60,8 +67,12 @@ if [ ${#missing[@]} -gt 0 ]; then
 fi
 
 # 3. Virtualenv. A stamp of the requirement files decides whether to reinstall.
-venv=$build/venv
-stamp=$(cat "$odoo_src/requirements.txt" "$repo/requirements.txt" | sha1sum | cut -c1-16)
+stamp=$( (echo "$python"; cat "$odoo_src/requirements.txt" "$repo/requirements.txt") \
+    | sha1sum | cut -c1-16)
+venv=${WALLET_VENV:-$cache/venv-$stamp}
+mkdir -p "$cache"
+exec 9>"$cache/venv.lock"
+flock 9  # One set-up at a time builds the shared virtualenv.
 if [ ! -f "$venv/.stamp-$stamp" ]; then
     log "creating the virtualenv in $venv (about 3 minutes)"
     rm -rf "$venv"
@@ -74,6 +85,7 @@ if [ ! -f "$venv/.stamp-$stamp" ]; then
     "$venv/bin/pip" install -q --no-build-isolation -r "$repo/requirements.txt" >&2
     touch "$venv/.stamp-$stamp"
 fi
+flock -u 9
 
 # 4. PostgreSQL must answer.
 if ! "$venv/bin/python" - "$db_host" "$db_port" "$db_user" <<'PY' 2>/dev/null
@@ -119,3 +131,4 @@ echo "export ODOO_SRC=$odoo_src"
 echo "export VENV=$venv"
 echo "export ADDONS=$addons"
 echo "export ODOO_CONF=$config"
+echo "export WALLET_BUILD_DIR=$build"
