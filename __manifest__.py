@@ -16,6 +16,8 @@
         "data/ir_cron_data.xml",
         "views/wallet_demo_payout_views.xml",
         "views/wallet_provider_views.xml",
+        "views/wallet_provider_yoomoney_views.xml",
+        "views/wallet_provider_yookassa_views.xml",
         "views/wallet_provider_paypal_views.xml",
         "views/wallet_payment_views.xml",
         "views/wallet_event_views.xml",

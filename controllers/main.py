@@ -1,4 +1,5 @@
 import logging
+from urllib.parse import urlencode
 
 from odoo import http
 from odoo.http import request
@@ -36,6 +37,11 @@ class WalletWebhookController(http.Controller):
             _logger.warning("wallet webhook of provider %s: body of %s bytes rejected", provider_id, length)
             return self._reply(413, "body too large")
         raw_body = request.httprequest.get_data(cache=True)
+        if not raw_body and request.httprequest.form:
+            # Odoo parses a url-encoded body into the route's parameters before
+            # this method runs, and werkzeug keeps no copy of the bytes, so the
+            # parsed fields are encoded again, in the order they were sent.
+            raw_body = urlencode(list(request.httprequest.form.items(multi=True))).encode()
         status, message = request.env["wallet.event"].sudo()._receive_notification(
             provider, raw_body, request.httprequest.headers, remote_address
         )

@@ -1,5 +1,7 @@
 from . import wallet_provider
 from . import wallet_provider_demo
+from . import wallet_provider_yoomoney
+from . import wallet_provider_yookassa
 from . import wallet_provider_paypal
 from . import wallet_payee_account
 from . import wallet_payment

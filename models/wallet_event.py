@@ -176,6 +176,11 @@ class WalletEvent(models.Model):
 
     def _apply_to_payment(self):
         self.ensure_one()
+        if not self.status:
+            # A verified notification that reports on no payout, such as money
+            # received by the wallet: it is kept for the audit trail only.
+            self.write({"state": "ignored", "result": _("not about a payout: stored only")})
+            return
         payment = self._find_payment()
         if not payment:
             self.write({"state": "unmatched", "result": _("no payment with this reference")})

@@ -704,7 +704,8 @@ class WalletProvider(models.Model):
 
         :return: ``{"event_id", "event_type", "reference", "provider_reference",
             "status", "amount", "currency", "occurred_at"}``; ``status`` is one of
-            pending, paid, failed, returned
+            pending, paid, failed, returned, or None for a notification that
+            reports on no payout (stored, then ignored)
         :rtype: dict
         :raise ValueError: if the body is not a notification of this rail
         """

@@ -9,3 +9,5 @@ from . import test_secrets
 from . import test_reliability
 from . import test_provider
 from . import test_rail_paypal
+from . import test_rail_yoomoney
+from . import test_rail_yookassa

@@ -60,6 +60,9 @@ class FakeProviderServer:
       sleep ``seconds`` before answering, so the client times out: the classic
       unknown outcome
     - ``"delay"``: sleep ``seconds`` before running the handler
+    - ``"reset_after"``: run the handler (the provider applies the request),
+      then close the connection without answering: the same unknown outcome as
+      ``drop_after``, without waiting for the client's timeout
     """
 
     def __init__(self):
@@ -149,6 +152,9 @@ class FakeProviderServer:
             response = self._dispatch(request)
             if fault and fault["kind"] == "drop_after":
                 time.sleep(fault["seconds"])
+            elif fault and fault["kind"] == "reset_after":
+                http_handler.close_connection = True
+                return
         try:
             http_handler.send_response(response.status)
             for name, value in response.headers.items():
