@@ -19,6 +19,8 @@
         "views/wallet_provider_yoomoney_views.xml",
         "views/wallet_provider_yookassa_views.xml",
         "views/wallet_provider_paypal_views.xml",
+        "views/wallet_provider_webmoney_views.xml",
+        "views/wallet_provider_qiwi_views.xml",
         "views/wallet_payment_views.xml",
         "views/wallet_event_views.xml",
         "views/wallet_payee_account_views.xml",

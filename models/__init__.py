@@ -3,6 +3,8 @@ from . import wallet_provider_demo
 from . import wallet_provider_yoomoney
 from . import wallet_provider_yookassa
 from . import wallet_provider_paypal
+from . import wallet_provider_webmoney
+from . import wallet_provider_qiwi
 from . import wallet_payee_account
 from . import wallet_payment
 from . import wallet_payment_line

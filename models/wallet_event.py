@@ -1,5 +1,6 @@
 import json
 import logging
+from urllib.parse import parse_qsl
 
 import psycopg2
 from psycopg2.extensions import TransactionRollbackError
@@ -298,7 +299,14 @@ class WalletEvent(models.Model):
         try:
             data = json.loads(raw_body)
         except ValueError:
-            return _without_nul(text)
+            # Url-encoded forms (e.g. WebMoney Merchant) are stored as JSON too,
+            # so that their credential fields can be removed the same way.
+            try:
+                data = dict(parse_qsl(text, keep_blank_values=True, strict_parsing=True))
+            except ValueError:
+                return _without_nul(text)
+            if not data:
+                return _without_nul(text)
         secret_keys = provider._get_payload_secret_keys()
         text = json.dumps(_redact(data, secret_keys), indent=2, ensure_ascii=False, sort_keys=True)
         return _without_nul(text)

@@ -11,3 +11,5 @@ from . import test_provider
 from . import test_rail_paypal
 from . import test_rail_yoomoney
 from . import test_rail_yookassa
+from . import test_rail_webmoney
+from . import test_rail_qiwi

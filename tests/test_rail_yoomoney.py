@@ -441,7 +441,7 @@ class TestYooMoneyRail(WalletPaymentCommon, HttpCase):
         self.assertEqual(event.amount, 995.0)
         self.assertEqual(event.currency, "RUB")
         self.assertFalse(event.reference)
-        self.assertIn("label=PO00042", event.payload)
+        self.assertIn("\"label\": \"PO00042\"", event.payload)
         self.assertNotIn(EXAMPLE_SECRET, event.payload)
 
     def test_incoming_money_changes_no_payment(self):

@@ -39,7 +39,7 @@ def main():
     from odoo import SUPERUSER_ID, api
     from odoo.modules.registry import Registry
 
-    odoo.tools.config.parse_config(["-c", args.config, "-d", args.database])
+    odoo.tools.config.parse_config(["-c", args.config, "-d", args.database, "--log-level=warn"])
     from odoo.addons.purchase_wallet_payment.const import SIGNATURE_HEADER
     from odoo.addons.purchase_wallet_payment.utils import sign_hmac_sha256
 
