@@ -5,7 +5,7 @@ from datetime import timedelta
 
 import requests
 
-from odoo import _, api, fields, models
+from odoo import api, fields, models
 
 from ..const import SIGNATURE_HEADER
 from ..utils import sign_hmac_sha256

@@ -11,9 +11,7 @@ from odoo.exceptions import AccessError, UserError, ValidationError
 
 from ..const import (
     APPROVAL_FIELDS,
-    CAUSES,
     IN_FLIGHT_STATES,
-    OPEN_STATES,
     PAYMENT_STATES,
     TRANSITIONS,
 )

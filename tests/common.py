@@ -96,14 +96,17 @@ class WalletPaymentCommon(AccountTestInvoicingCommon):
         )
 
     @classmethod
-    def _create_vendor(cls, name, identifier):
+    def _create_vendor(cls, name, identifier, provider_type="demo", kind=None, **values):
+        """Create a vendor with one wallet account on ``provider_type``."""
+        account = {"provider_type": provider_type, "identifier": identifier}
+        if kind:
+            account["payee_kind"] = kind
         return cls.env["res.partner"].create(
             {
                 "name": name,
                 "supplier_rank": 1,
-                "wallet_payee_account_ids": [
-                    Command.create({"provider_type": "demo", "identifier": identifier})
-                ],
+                "wallet_payee_account_ids": [Command.create(account)],
+                **values,
             }
         )
 
@@ -184,6 +187,13 @@ class WalletPaymentCommon(AccountTestInvoicingCommon):
                 "company_id": provider.company_id.id,
             }
         ).with_user(self.env.user)
+
+    def _approved_payment(self, provider, vendor, amount):
+        """Submit a payment below the threshold, so it is approved at once."""
+        payment = self._make_payment(amount=amount, vendor=vendor, provider=provider)
+        payment.with_user(self.buyer).action_submit()
+        self.assertEqual(payment.state, "approved")
+        return payment
 
     def _notification_body(self, payment, status="paid", event_id=None, **overrides):
         data = {

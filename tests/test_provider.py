@@ -1,7 +1,6 @@
 import os
 from unittest.mock import patch
 
-from odoo import Command
 from odoo.exceptions import UserError, ValidationError
 from odoo.tests import tagged
 from odoo.tools import config, mute_logger

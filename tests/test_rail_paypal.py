@@ -87,11 +87,7 @@ class PayPalCommon(WalletPaymentCommon):
         )
 
     def _approved(self, amount=100.0, vendor=None):
-        vendor = vendor or self.vendor_paypal
-        payment = self._make_payment(amount=amount, vendor=vendor, provider=self.paypal)
-        payment.with_user(self.buyer).action_submit()
-        self.assertEqual(payment.state, "approved")
-        return payment
+        return self._approved_payment(self.paypal, vendor or self.vendor_paypal, amount)
 
     def _sent(self, amount=100.0, vendor=None):
         payment = self._approved(amount, vendor)

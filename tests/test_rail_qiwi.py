@@ -3,7 +3,7 @@ import json
 from datetime import timedelta
 from unittest.mock import patch
 
-from odoo import Command, fields
+from odoo import fields
 from odoo.exceptions import UserError, ValidationError
 from odoo.tests import HttpCase, tagged
 from odoo.tools import mute_logger
@@ -62,15 +62,7 @@ class TestQiwiRail(WalletPaymentCommon, HttpCase):
 
     @classmethod
     def _create_qiwi_vendor(cls, name, account):
-        return cls.env["res.partner"].create(
-            {
-                "name": name,
-                "supplier_rank": 1,
-                "wallet_payee_account_ids": [
-                    Command.create({"provider_type": "qiwi", "identifier": account})
-                ],
-            }
-        )
+        return cls._create_vendor(name, account, provider_type="qiwi")
 
     def setUp(self):
         super().setUp()
@@ -84,12 +76,7 @@ class TestQiwiRail(WalletPaymentCommon, HttpCase):
     # === HELPERS === #
 
     def _approved(self, amount=300.0, vendor=None):
-        payment = self._make_payment(
-            amount=amount, vendor=vendor or self.qiwi_vendor, provider=self.qiwi_provider
-        )
-        payment.with_user(self.buyer).action_submit()
-        self.assertEqual(payment.state, "approved")
-        return payment
+        return self._approved_payment(self.qiwi_provider, vendor or self.qiwi_vendor, amount)
 
     def _payment_id(self, payment):
         return payment.attempt_ids.filtered(

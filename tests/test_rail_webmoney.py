@@ -5,7 +5,7 @@ from urllib.parse import urlencode
 
 from lxml import etree
 
-from odoo import Command, fields
+from odoo import fields
 from odoo.exceptions import UserError, ValidationError
 from odoo.tests import HttpCase, tagged
 from odoo.tools import mute_logger
@@ -68,15 +68,7 @@ class TestWebMoneyRail(WalletPaymentCommon, HttpCase):
 
     @classmethod
     def _create_wm_vendor(cls, name, purse):
-        return cls.env["res.partner"].create(
-            {
-                "name": name,
-                "supplier_rank": 1,
-                "wallet_payee_account_ids": [
-                    Command.create({"provider_type": "webmoney", "identifier": purse})
-                ],
-            }
-        )
+        return cls._create_vendor(name, purse, provider_type="webmoney")
 
     def setUp(self):
         super().setUp()
@@ -95,12 +87,7 @@ class TestWebMoneyRail(WalletPaymentCommon, HttpCase):
         self.wm_provider.api_base_url = self.fake.url
 
     def _approved(self, amount=100.0, vendor=None):
-        payment = self._make_payment(
-            amount=amount, vendor=vendor or self.wm_vendor, provider=self.wm_provider
-        )
-        payment.with_user(self.buyer).action_submit()
-        self.assertEqual(payment.state, "approved")
-        return payment
+        return self._approved_payment(self.wm_provider, vendor or self.wm_vendor, amount)
 
     def _x2_requests(self):
         return [etree.fromstring(request.body) for request in self.fake.requests_to(X2_PATH)]

@@ -63,16 +63,12 @@ class TestYooKassaRail(WalletPaymentCommon, HttpCase):
 
     @classmethod
     def _create_yookassa_vendor(cls, name, identifier, kind=None):
-        account = {"provider_type": "yookassa", "identifier": identifier}
-        if kind:
-            account["payee_kind"] = kind
-        return cls.env["res.partner"].create(
-            {
-                "name": name,
-                "supplier_rank": 1,
-                "property_purchase_currency_id": cls.rub.id,
-                "wallet_payee_account_ids": [Command.create(account)],
-            }
+        return cls._create_vendor(
+            name,
+            identifier,
+            provider_type="yookassa",
+            kind=kind,
+            property_purchase_currency_id=cls.rub.id,
         )
 
     def setUp(self):
@@ -92,10 +88,7 @@ class TestYooKassaRail(WalletPaymentCommon, HttpCase):
     # === HELPERS === #
 
     def _approved(self, amount=1500.0, vendor=None):
-        payment = self._make_payment(amount=amount, vendor=vendor or self.payee, provider=self.yookassa)
-        payment.with_user(self.buyer).action_submit()
-        self.assertEqual(payment.state, "approved")
-        return payment
+        return self._approved_payment(self.yookassa, vendor or self.payee, amount)
 
     def _sent(self, amount=1500.0, vendor=None):
         payment = self._approved(amount=amount, vendor=vendor)

@@ -77,16 +77,12 @@ class TestYooMoneyRail(WalletPaymentCommon, HttpCase):
 
     @classmethod
     def _create_yoomoney_vendor(cls, name, identifier, kind=None):
-        account = {"provider_type": "yoomoney", "identifier": identifier}
-        if kind:
-            account["payee_kind"] = kind
-        return cls.env["res.partner"].create(
-            {
-                "name": name,
-                "supplier_rank": 1,
-                "property_purchase_currency_id": cls.rub.id,
-                "wallet_payee_account_ids": [Command.create(account)],
-            }
+        return cls._create_vendor(
+            name,
+            identifier,
+            provider_type="yoomoney",
+            kind=kind,
+            property_purchase_currency_id=cls.rub.id,
         )
 
     def setUp(self):
@@ -101,10 +97,7 @@ class TestYooMoneyRail(WalletPaymentCommon, HttpCase):
     # === HELPERS === #
 
     def _approved(self, amount=1500.0, vendor=None):
-        payment = self._make_payment(amount=amount, vendor=vendor or self.payee, provider=self.yoomoney)
-        payment.with_user(self.buyer).action_submit()
-        self.assertEqual(payment.state, "approved")
-        return payment
+        return self._approved_payment(self.yoomoney, vendor or self.payee, amount)
 
     def _forms(self, method):
         return [request.form() for request in self.fake.requests_to(f"/api/{method}")]
