@@ -45,5 +45,6 @@ bench:
 		PYTHONPATH="$$ODOO_SRC" "$$VENV/bin/python" tools/benchmark.py \
 		--config "$$ODOO_CONF" --database $(TEST_DB)_bench --payments $(PAYMENTS)
 
+# Remove this checkout's build folder (the shared virtualenv stays).
 clean:
-	rm -rf .build
+	@$(SETUP) && rm -rf "$$WALLET_BUILD_DIR"

@@ -1,7 +1,7 @@
 import logging
 from urllib.parse import urlencode
 
-from odoo import http
+from odoo import SUPERUSER_ID, http
 from odoo.http import request
 
 _logger = logging.getLogger(__name__)
@@ -42,7 +42,8 @@ class WalletWebhookController(http.Controller):
             # this method runs, and werkzeug keeps no copy of the bytes, so the
             # parsed fields are encoded again, in the order they were sent.
             raw_body = urlencode(list(request.httprequest.form.items(multi=True))).encode()
-        status, message = request.env["wallet.event"].sudo()._receive_notification(
+        # The change is made by the system user (OdooBot), not the public user.
+        status, message = request.env["wallet.event"].with_user(SUPERUSER_ID)._receive_notification(
             provider, raw_body, request.httprequest.headers, remote_address
         )
         return self._reply(status, message)

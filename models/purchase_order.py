@@ -112,7 +112,8 @@ class PurchaseOrder(models.Model):
         line_values = self._wallet_prepare_line_values(trigger)
         if not line_values:
             return self.env["wallet.payment"]
-        payment = self.env["wallet.payment"].create(
+        # trigger and picking_id are system fields: set here, never by users.
+        payment = self.env["wallet.payment"]._internal().create(
             {
                 "company_id": self.company_id.id,
                 "purchase_id": self.id,
@@ -126,6 +127,7 @@ class PurchaseOrder(models.Model):
                 "line_ids": [fields.Command.create(values) for values in line_values],
             }
         )
+        payment = payment.with_context(wallet_internal_write=None)
         payment.action_submit()
         return payment
 

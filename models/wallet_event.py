@@ -1,5 +1,6 @@
 import json
 import logging
+import math
 from urllib.parse import parse_qsl
 
 import psycopg2
@@ -38,6 +39,9 @@ class WalletEvent(models.Model):
     )
     status = fields.Char(string="Reported Status", readonly=True)
     amount = fields.Float(readonly=True)
+    amount_reported = fields.Boolean(
+        readonly=True, help="Whether the notification stated an amount to check."
+    )
     currency = fields.Char(readonly=True)
     provider_message = fields.Text(
         readonly=True, help="The provider's explanation of the status, if it gave one."
@@ -107,7 +111,7 @@ class WalletEvent(models.Model):
         try:
             data = provider._parse_notification(raw_body, headers)
             _check_storable(data)
-        except (ValueError, TypeError, KeyError) as error:
+        except (ValueError, TypeError, KeyError, RecursionError) as error:
             _logger.warning("wallet webhook of provider %s: malformed body: %s", provider.id, error)
             self.create(
                 dict(base_values, state="rejected", signature_valid=True, error_message=f"malformed body: {error}")
@@ -135,6 +139,12 @@ class WalletEvent(models.Model):
         """Create the event of a verified notification, or return an empty
         recordset if its event id is already stored."""
         domain = [("provider_id", "=", provider.id), ("event_id", "=", data["event_id"])]
+        # Concurrent deliveries of one event wait here for each other, so the
+        # second finds the first instead of hitting the unique constraint.
+        self.env.cr.execute(
+            "SELECT pg_advisory_xact_lock(hashtextextended(%s, 0))",
+            [f"wallet.event:{provider.id}:{data['event_id']}"],
+        )
         if self.search_count(domain, limit=1):
             return self.browse()
         values = dict(
@@ -146,6 +156,7 @@ class WalletEvent(models.Model):
             provider_reference=data.get("provider_reference"),
             status=data["status"],
             amount=data.get("amount") or 0.0,
+            amount_reported=data.get("amount") is not None,
             currency=data.get("currency"),
             provider_message=data.get("message") or False,
             fee=data.get("fee") or 0.0,
@@ -190,6 +201,11 @@ class WalletEvent(models.Model):
         # Serialize with the dispatcher and other events of the same payment.
         self.env.cr.execute("SELECT id FROM wallet_payment WHERE id = %s FOR UPDATE", [payment.id])
         payment.invalidate_recordset()
+        if self._is_about_earlier_attempt(payment):
+            self.write(
+                {"payment_id": payment.id, "state": "ignored", "result": _("about an earlier attempt")}
+            )
+            return
         mismatch = self._check_amount(payment)
         if mismatch:
             self.write({"payment_id": payment.id, "state": "error", "error_message": mismatch})
@@ -206,6 +222,18 @@ class WalletEvent(models.Model):
         )
         state = "processed" if payment.state != before else "ignored"
         self.write({"payment_id": payment.id, "state": state, "result": result})
+
+    def _is_about_earlier_attempt(self, payment):
+        """Return whether the event names the payout of an attempt that is not
+        the payment's current one: a late event must not settle a new attempt."""
+        reference = self.provider_reference
+        if not reference:
+            return False
+        if payment.provider_reference:
+            return reference != payment.provider_reference
+        current = payment._get_current_attempt()
+        earlier = payment.attempt_ids - current
+        return reference in earlier.mapped("provider_reference")
 
     def _find_payment(self):
         Payment = self.env["wallet.payment"]
@@ -225,7 +253,7 @@ class WalletEvent(models.Model):
                 received=self.currency,
                 expected=payment.currency_id.name,
             )
-        if self.amount and float_compare(
+        if self.amount_reported and float_compare(
             self.amount, payment.amount, precision_rounding=payment.currency_id.rounding
         ):
             return _(
@@ -298,7 +326,7 @@ class WalletEvent(models.Model):
         text = raw_body[:MAX_STORED_BODY].decode("utf-8", errors="replace")
         try:
             data = json.loads(raw_body)
-        except ValueError:
+        except (ValueError, RecursionError):
             # Url-encoded forms (e.g. WebMoney Merchant) are stored as JSON too,
             # so that their credential fields can be removed the same way.
             try:
@@ -308,8 +336,11 @@ class WalletEvent(models.Model):
             if not data:
                 return _without_nul(text)
         secret_keys = provider._get_payload_secret_keys()
-        text = json.dumps(_redact(data, secret_keys), indent=2, ensure_ascii=False, sort_keys=True)
-        return _without_nul(text)
+        try:
+            text = json.dumps(_redact(data, secret_keys), indent=2, ensure_ascii=False, sort_keys=True)
+        except RecursionError:
+            return _without_nul(text)
+        return _without_nul(text[:MAX_STORED_BODY])
 
 
 def _redact(value, secret_keys):
@@ -329,7 +360,13 @@ def _without_nul(text):
 
 
 def _check_storable(data):
-    """Raise ValueError if a parsed notification has a value PostgreSQL cannot store."""
+    """Raise ValueError if a parsed notification has a value PostgreSQL or the
+    web client cannot hold: NUL characters, infinite or NaN numbers."""
     for key, value in data.items():
         if isinstance(value, str) and "\x00" in value:
             raise ValueError(f"{key} contains a NUL character")
+        if isinstance(value, float) and not math.isfinite(value):
+            raise ValueError(f"{key} is not a finite number")
+    for key in ("event_id", "reference", "provider_reference"):
+        if data.get(key) is not None and not isinstance(data[key], str):
+            raise ValueError(f"{key} is not text")

@@ -1,6 +1,10 @@
-from odoo import api, fields, models
+from odoo import _, api, fields, models
+from odoo.exceptions import UserError
 
 from ..const import PAYEE_KINDS
+
+# Fields whose change makes the account another payee.
+PAYEE_FIELDS = {"identifier", "provider_type", "partner_id", "payee_kind", "company_id"}
 
 
 class WalletPayeeAccount(models.Model):
@@ -46,6 +50,31 @@ class WalletPayeeAccount(models.Model):
             "This vendor already has this wallet account.",
         ),
     ]
+
+    def write(self, vals):
+        """Extended so that no open payment is paid to a changed account: a
+        payment in flight blocks the change, an approved or waiting one goes
+        back to draft for a new approval."""
+        if PAYEE_FIELDS.intersection(vals):
+            payments = self.env["wallet.payment"].sudo().search(
+                [
+                    ("payee_account_id", "in", self.ids),
+                    ("state", "in", ("to_approve", "approved", "sending", "pending", "in_doubt")),
+                ]
+            )
+            in_flight = payments.filtered(lambda p: p.state in ("sending", "pending", "in_doubt"))
+            if in_flight:
+                raise UserError(
+                    _(
+                        "This wallet account is being paid by %(payments)s; change it once "
+                        "those payments are settled.",
+                        payments=", ".join(in_flight.mapped("name")),
+                    )
+                )
+            result = super().write(vals)
+            payments._reset_to_draft(_("Sent back to draft because its payee account changed."))
+            return result
+        return super().write(vals)
 
     @api.depends("partner_id.commercial_partner_id.is_company")
     def _compute_payee_kind(self):

@@ -12,6 +12,7 @@ from odoo.exceptions import AccessError, UserError, ValidationError
 from ..const import (
     APPROVAL_FIELDS,
     IN_FLIGHT_STATES,
+    OPEN_STATES,
     PAYMENT_STATES,
     TRANSITIONS,
 )
@@ -28,9 +29,34 @@ RETRYABLE_ERRORS = (
 )
 MAX_STEP_TRIES = 5
 
-# Only business methods of this model change ``state``: they pass this object in
-# the context, which no RPC call can forge because it is not JSON.
-_STATE_WRITE = object()
+# Only business methods of this model write the fields in PROTECTED_FIELDS: they
+# pass this object in the context, which no RPC call can forge (it is not JSON).
+_INTERNAL_WRITE = object()
+
+# Fields that record what happened rather than what a user asks for. A user,
+# even an administrator over RPC, who could write them could forge a key, a
+# requester or an accounting link, so only the model's own methods do.
+PROTECTED_FIELDS = frozenset(
+    [
+        "state",
+        "name",
+        "requester_id",
+        "trigger",
+        "picking_id",
+        "idempotency_key",
+        "provider_reference",
+        "error_message",
+        "sent_at",
+        "done_at",
+        "account_payment_id",
+        "accounting_error",
+        "fee_amount",
+        "fee_move_id",
+        "rejection_reason",
+        "overdue_notified",
+        "dispatch_note",
+    ]
+)
 
 # A payment still sending after this long lost its dispatcher (every provider
 # call times out after REQUEST_TIMEOUT seconds, 30).
@@ -156,6 +182,9 @@ class WalletPayment(models.Model):
     )
     can_approve = fields.Boolean(compute="_compute_can_approve")
     overdue_notified = fields.Boolean(readonly=True, copy=False)
+    dispatch_note = fields.Char(
+        readonly=True, copy=False, help="Why the last dispatch did not send the payment."
+    )
 
     _sql_constraints = [
         ("name_company_uniq", "UNIQUE(name, company_id)", "The reference must be unique."),
@@ -223,6 +252,20 @@ class WalletPayment(models.Model):
                     )
                 )
 
+    @api.constrains("purchase_id", "line_ids")
+    def _check_lines_order(self):
+        for payment in self:
+            foreign = payment.line_ids.purchase_line_id.order_id - payment.purchase_id
+            if foreign:
+                raise ValidationError(
+                    _(
+                        "The lines of %(payment)s must belong to its purchase order, not "
+                        "to %(orders)s.",
+                        payment=payment.name,
+                        orders=", ".join(foreign.mapped("name")),
+                    )
+                )
+
     @api.constrains("amount", "state", "purchase_id", "line_ids")
     def _check_purchase_payable(self):
         self.purchase_id._wallet_check_payable()
@@ -231,9 +274,19 @@ class WalletPayment(models.Model):
 
     @api.model_create_multi
     def create(self, vals_list):
+        internal = self._is_internal_write()
         for vals in vals_list:
             if vals.get("state", "draft") != "draft":
                 raise UserError(_("A wallet payment always starts as a draft."))
+            forged = (PROTECTED_FIELDS - {"state"}).intersection(vals)
+            if forged and not internal:
+                raise AccessError(
+                    _(
+                        "These fields of a wallet payment are set by the system, not on "
+                        "creation: %(fields)s",
+                        fields=", ".join(sorted(forged)),
+                    )
+                )
             if vals.get("name", _("New")) == _("New"):
                 vals["name"] = self.env["ir.sequence"].next_by_code("wallet.payment") or _("New")
         return super().create(vals_list)
@@ -241,8 +294,17 @@ class WalletPayment(models.Model):
     def write(self, vals):
         if "state" in vals:
             self._check_state_write(vals["state"])
+        forged = PROTECTED_FIELDS.intersection(vals)
+        if forged and not self._is_internal_write():
+            raise AccessError(
+                _(
+                    "These fields of a wallet payment change only through its actions "
+                    "and the provider's confirmations: %(fields)s",
+                    fields=", ".join(sorted(forged)),
+                )
+            )
         changed = set(APPROVAL_FIELDS).intersection(vals)
-        if changed and self.env.context.get("wallet_state_write") is not _STATE_WRITE:
+        if changed and self.env.context.get("wallet_internal_write") is not _INTERNAL_WRITE:
             self._check_editable(changed)
             to_reset = self.filtered(lambda p: p.state in ("to_approve", "approved"))
             result = super().write(vals)
@@ -259,8 +321,16 @@ class WalletPayment(models.Model):
                 _("Only draft wallet payments can be deleted. Cancel the others.")
             )
 
+    def _is_internal_write(self):
+        return self.env.context.get("wallet_internal_write") is _INTERNAL_WRITE
+
+    def _internal(self):
+        """Return ``self`` allowed to write PROTECTED_FIELDS. For the model's
+        own methods only: never pass this context on to user input."""
+        return self.with_context(wallet_internal_write=_INTERNAL_WRITE)
+
     def _check_state_write(self, new_state):
-        if self.env.context.get("wallet_state_write") is not _STATE_WRITE:
+        if not self._is_internal_write():
             raise AccessError(
                 _(
                     "The state of a wallet payment changes only through its actions "
@@ -300,7 +370,7 @@ class WalletPayment(models.Model):
                     _("Only draft payments can be submitted: %(payment)s is not.", payment=payment.name)
                 )
             payment._check_eligible()
-            payment.rejection_reason = False
+            payment._internal().rejection_reason = False
             if payment._needs_approval():
                 payment._set_state(
                     "to_approve",
@@ -374,7 +444,7 @@ class WalletPayment(models.Model):
                 raise UserError(
                     _("%(payment)s cannot be rejected in its current state.", payment=payment.name)
                 )
-        self.write({"rejection_reason": reason.strip()})
+        self._internal().write({"rejection_reason": reason.strip()})
         self._reset_to_draft(_("Rejected: %(reason)s", reason=reason.strip()))
         return True
 
@@ -414,7 +484,22 @@ class WalletPayment(models.Model):
         if any(payment.state != "approved" for payment in self):
             raise UserError(_("Only approved payments can be sent."))
         self._dispatch()
-        return True
+        unsent = self.filtered(lambda p: p.state == "approved")
+        if not unsent:
+            return True
+        busy = _("taken by another dispatcher")
+        reasons = "; ".join(f"{payment.name}: {payment.dispatch_note or busy}" for payment in unsent)
+        return {
+            "type": "ir.actions.client",
+            "tag": "display_notification",
+            "params": {
+                "type": "warning",
+                "title": _("Not sent"),
+                "message": reasons,
+                "sticky": True,
+                "next": {"type": "ir.actions.client", "tag": "soft_reload"},
+            },
+        }
 
     def action_check_status(self):
         """Ask the provider for the status of payments whose outcome is open."""
@@ -455,7 +540,7 @@ class WalletPayment(models.Model):
         """
         self.ensure_one()
         old_state = self.state
-        self.with_context(wallet_state_write=_STATE_WRITE).write(
+        self.with_context(wallet_internal_write=_INTERNAL_WRITE).write(
             dict(values or {}, state=new_state)
         )
         self.env["wallet.payment.log"].sudo().create(
@@ -490,6 +575,10 @@ class WalletPayment(models.Model):
                 self.error_message or _("The provider returned the payout."),
             )
 
+    def _get_current_attempt(self):
+        self.ensure_one()
+        return self.attempt_ids.filtered(lambda a: a.idempotency_key == self.idempotency_key)[:1]
+
     def _reset_to_draft(self, message):
         for payment in self:
             payment.approval_ids.sudo().unlink()
@@ -515,8 +604,16 @@ class WalletPayment(models.Model):
         self.ensure_one()
         company = self.company_id
         threshold = company.wallet_approval_threshold
+        amount = self.amount
+        if self.purchase_id:
+            # Splitting an order's payment must not avoid the approval: the
+            # threshold applies to all its open wallet payments together.
+            open_payments = self.purchase_id.sudo().wallet_payment_ids.filtered(
+                lambda p: p.state in OPEN_STATES
+            )
+            amount = max(amount, sum(open_payments.mapped("amount")))
         amount = self.currency_id._convert(
-            self.amount, company.currency_id, company, fields.Date.context_today(self)
+            amount, company.currency_id, company, fields.Date.context_today(self)
         )
         return company.currency_id.compare_amounts(amount, threshold) >= 0
 
@@ -567,6 +664,11 @@ class WalletPayment(models.Model):
             if not cr.fetchone():
                 return False
             payment = self.env(cr=cr)["wallet.payment"].browse(payment_id)
+            # One claim at a time per wallet, so that concurrent dispatchers
+            # cannot both pass the daily, monthly and balance checks.
+            cr.execute(
+                "SELECT id FROM wallet_provider WHERE id = %s FOR UPDATE", [payment.provider_id.id]
+            )
             if payment.provider_id.health_state == "suspended":
                 return False  # Held until the provider is resumed.
             try:
@@ -575,7 +677,10 @@ class WalletPayment(models.Model):
                 payment.provider_id._check_balance(payment.amount)
             except UserError as error:
                 # Kept approved: the limit may allow it later, or a user fixes it.
-                payment.message_post(body=_("Not sent: %(reason)s", reason=str(error)))
+                # The reason is posted once, not at every run of the scheduler.
+                if payment.dispatch_note != str(error):
+                    payment._internal().dispatch_note = str(error)
+                    payment.message_post(body=_("Not sent: %(reason)s", reason=str(error)))
                 _logger.info("wallet payment %s not sent: %s", payment.name, error)
                 return False
             key = str(uuid.uuid4())
@@ -590,6 +695,7 @@ class WalletPayment(models.Model):
                 "dispatch",
                 _("Attempt %(number)s sent with key %(key)s.", number=attempt.number, key=key),
                 values={
+                    "dispatch_note": False,
                     "idempotency_key": key,
                     "sent_at": fields.Datetime.now(),
                     "error_message": False,
@@ -671,6 +777,11 @@ class WalletPayment(models.Model):
         :rtype: str
         """
         self.ensure_one()
+        if status == "returned" and self.state in ("sending", "pending", "in_doubt"):
+            # The money came back before we heard it arrived: the payout ended
+            # without paying, and a late "paid" must not book it.
+            status = "failed"
+            message = message or _("The provider returned the payout.")
         values = {}
         if fee and not self.fee_amount:
             values["fee_amount"] = fee
@@ -680,10 +791,12 @@ class WalletPayment(models.Model):
             values["error_message"] = message
         if status in ("paid", "failed", "returned"):
             values["done_at"] = fields.Datetime.now()
+        if values.get("provider_reference"):
+            self._get_current_attempt().sudo().provider_reference = values["provider_reference"]
         if self.state == status:
             extra = {key: values[key] for key in ("provider_reference", "fee_amount") if key in values}
             if extra:
-                self.write(extra)
+                self._internal().write(extra)
             return _("no change: already %(state)s", state=self._get_state_label(status))
         if status not in TRANSITIONS[self.state]:
             return _(
@@ -737,7 +850,7 @@ class WalletPayment(models.Model):
         """
         grace = timedelta(minutes=self.company_id.wallet_unknown_grace_minutes or 15)
         if self.sent_at and fields.Datetime.now() - self.sent_at > grace:
-            self.error_message = _("The provider never received this payout.")
+            self._internal().error_message = _("The provider never received this payout.")
             return "failed"
         return None
 
@@ -804,7 +917,7 @@ class WalletPayment(models.Model):
                         time=payment.sent_at,
                     ),
                 )
-                payment.overdue_notified = True
+                payment._internal().overdue_notified = True
 
     # === ACCOUNTING === #
 
@@ -821,10 +934,10 @@ class WalletPayment(models.Model):
                 account_payment = self._prepare_and_post_account_payment()
         except (UserError, ValidationError) as error:
             _logger.exception("wallet payment %s: accounting payment failed", self.name)
-            self.accounting_error = str(error)
+            self._internal().accounting_error = str(error)
             self._notify_buyer(_("Wallet payment %(payment)s needs an accounting payment", payment=self.name), str(error))
             return
-        self.write({"account_payment_id": account_payment.id, "accounting_error": False})
+        self._internal().write({"account_payment_id": account_payment.id, "accounting_error": False})
         if self.fee_amount and not self.fee_move_id:
             self._create_fee_move()
 
@@ -875,7 +988,7 @@ class WalletPayment(models.Model):
         provider's fee expense account, in the wallet's journal."""
         provider = self.provider_id.sudo()
         if not provider.fee_account_id:
-            self.accounting_error = _(
+            self._internal().accounting_error = _(
                 "The provider charged a fee of %(fee)s but the wallet %(provider)s has no "
                 "fee account, so the fee is not booked.",
                 fee=self.currency_id.format(self.fee_amount),
@@ -907,7 +1020,7 @@ class WalletPayment(models.Model):
             }
         )
         move.action_post()
-        self.fee_move_id = move
+        self._internal().fee_move_id = move
 
     def _get_accounting_memo(self):
         return " ".join(filter(None, [self.name, self.purchase_id.name, self.provider_reference]))
@@ -932,7 +1045,7 @@ class WalletPayment(models.Model):
                 account_payment.action_cancel()
         except (UserError, ValidationError) as error:
             _logger.exception("wallet payment %s: cancelling accounting payment failed", self.name)
-            self.accounting_error = str(error)
+            self._internal().accounting_error = str(error)
 
     # === NOTIFICATIONS === #
 

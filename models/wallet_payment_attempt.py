@@ -21,6 +21,9 @@ class WalletPaymentAttempt(models.Model):
         "payment id). Drawn once per attempt, before the first request.",
     )
     started_at = fields.Datetime(default=fields.Datetime.now, required=True)
+    provider_reference = fields.Char(
+        readonly=True, copy=False, index=True, help="The provider's id of this attempt's payout."
+    )
 
     _sql_constraints = [
         ("key_uniq", "UNIQUE(idempotency_key)", "Each attempt has its own key."),

@@ -409,7 +409,8 @@ class WalletProvider(models.Model):
     def _setup_payment_method_line(self):
         """Give each provider's journal an outbound method line booked on the
         wallet's own account, so a posted payment is paid at once."""
-        for provider in self:
+        # Wallet managers set up wallets without needing accounting rights.
+        for provider in self.sudo():
             journal = provider.journal_id
             line = provider.payment_method_line_id
             if line.journal_id != journal:
@@ -721,15 +722,18 @@ class WalletProvider(models.Model):
         if status not in ("pending", "paid", "failed", "returned"):
             raise ValueError(f"unknown status {status!r}")
         amount = data.get("amount")
-        if amount is not None and not isinstance(amount, (int, float, str)):
-            raise ValueError("amount is not a number")
+        if amount is None or isinstance(amount, bool) or not isinstance(amount, (int, float, str)):
+            raise ValueError("amount is missing or not a number")
+        for key in ("event_id", "reference"):
+            if not isinstance(data[key], (str, int)) or isinstance(data[key], bool):
+                raise ValueError(f"{key} is not text")
         return {
             "event_id": str(data["event_id"]),
             "event_type": str(data.get("type") or f"payout.{status}"),
             "reference": str(data["reference"]),
             "provider_reference": str(data.get("payout_id") or ""),
             "status": status,
-            "amount": float(amount) if amount not in (None, "") else None,
+            "amount": float(amount),
             "currency": str(data.get("currency") or ""),
             "occurred_at": data.get("created_at"),
             "message": str(data.get("message") or ""),

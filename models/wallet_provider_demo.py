@@ -1,4 +1,5 @@
 import logging
+import secrets
 
 from odoo import _, fields, models
 
@@ -78,12 +79,15 @@ class WalletProvider(models.Model):
             return super()._get_balance()
         return self.demo_balance
 
-    def _demo_set_webhook_secret(self, secret):
+    def _demo_set_webhook_secret(self, secret=None):
         """Set the webhook secret from demo data when an encryption key exists.
 
-        Without a key the demo wallet is installed unsigned, and its
-        notifications are rejected until a manager sets the secret.
+        The default is a random secret, so that no two demo databases accept
+        the same signatures. Without a key the demo wallet is installed
+        unsigned, and its notifications are rejected until a manager sets the
+        secret.
         """
+        secret = secret or secrets.token_urlsafe(32)
         if not get_encryption_key():
             _logger.warning(
                 "no wallet encryption key configured: the webhook secret of %s is not set",

@@ -13,3 +13,4 @@ from . import test_rail_yoomoney
 from . import test_rail_yookassa
 from . import test_rail_webmoney
 from . import test_rail_qiwi
+from . import test_security_regressions

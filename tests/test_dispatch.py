@@ -93,7 +93,7 @@ class TestDispatch(WalletPaymentCommon):
         self.assertFalse(self._ledger(payment))
         payment.action_check_status()
         self.assertEqual(payment.state, "in_doubt", "too early to call it failed")
-        payment.sent_at = fields.Datetime.now() - timedelta(hours=1)
+        payment._internal().sent_at = fields.Datetime.now() - timedelta(hours=1)
         payment.action_check_status()
         self.assertEqual(payment.state, "failed")
 

@@ -254,7 +254,7 @@ class TestPayPalPayouts(PayPalCommon, HttpCase):
         """PayPal forgets keys after 30 days, so an older request is not repeated."""
         self.fake.inject("status", path="/v1/payments/payouts", status=503)
         payment = self._sent()
-        payment.sent_at = fields.Datetime.now() - timedelta(days=29)
+        payment._internal().sent_at = fields.Datetime.now() - timedelta(days=29)
         with self.assertRaisesRegex(WalletProviderUnreachable, payment.idempotency_key):
             self.paypal._get_payout_status(payment)
         self.assertEqual(len(self.fake.payout_requests()), 1)

@@ -170,7 +170,7 @@ class TestQiwiRail(WalletPaymentCommon, HttpCase):
         first_id = self._payment_id(payment)
         payment.action_check_status()
         self.assertEqual(payment.state, "in_doubt", "within the grace period")
-        payment.sent_at = fields.Datetime.now() - timedelta(hours=1)
+        payment._internal().sent_at = fields.Datetime.now() - timedelta(hours=1)
         payment.action_check_status()
         self.assertEqual(payment.state, "failed")
         payment.with_user(self.buyer).action_retry()

@@ -206,7 +206,7 @@ class TestWebMoneyRail(WalletPaymentCommon, HttpCase):
         self.assertFalse(self.fake.transfers())
         payment.action_check_status()
         self.assertEqual(payment.state, "in_doubt", "within the grace period")
-        payment.sent_at = fields.Datetime.now() - timedelta(hours=1)
+        payment._internal().sent_at = fields.Datetime.now() - timedelta(hours=1)
         payment.action_check_status()
         self.assertEqual(payment.state, "failed")
         payment.with_user(self.buyer).action_retry()

@@ -180,7 +180,7 @@ class TestYooKassaRail(WalletPaymentCommon, HttpCase):
     def test_repeated_request_pays_once(self):
         """The same Idempotence-Key returns the first payout, never a second."""
         payment = self._approved()
-        payment.idempotency_key = str(uuid.uuid4())
+        payment._internal().idempotency_key = str(uuid.uuid4())
         first = self.yookassa._send_payout(payment)
         second = self.yookassa._send_payout(payment)
         self.assertEqual(first["provider_reference"], second["provider_reference"])
@@ -189,7 +189,7 @@ class TestYooKassaRail(WalletPaymentCommon, HttpCase):
 
     def test_same_key_other_body_rejected(self):
         payment = self._approved()
-        payment.idempotency_key = str(uuid.uuid4())
+        payment._internal().idempotency_key = str(uuid.uuid4())
         self.yookassa._send_payout(payment)
         self.fake.add_wallet("410011806060799")
         payment.payee_account_id.identifier = "410011806060799"
@@ -228,7 +228,7 @@ class TestYooKassaRail(WalletPaymentCommon, HttpCase):
         self.assertEqual(payment.state, "in_doubt")
         payment._resolve_status()
         self.assertEqual(payment.state, "in_doubt", "too early to call it failed")
-        payment.sent_at = fields.Datetime.now() - timedelta(hours=1)
+        payment._internal().sent_at = fields.Datetime.now() - timedelta(hours=1)
         payment._resolve_status()
         self.assertEqual(payment.state, "failed")
         self.assertFalse(self.fake.payouts)
@@ -248,7 +248,7 @@ class TestYooKassaRail(WalletPaymentCommon, HttpCase):
 
     def test_status_unknown_without_payout(self):
         payment = self._approved()
-        payment.idempotency_key = str(uuid.uuid4())
+        payment._internal().idempotency_key = str(uuid.uuid4())
         self.assertEqual(self.yookassa._get_payout_status(payment)["status"], "unknown")
 
     # === REFUSALS === #
@@ -291,7 +291,7 @@ class TestYooKassaRail(WalletPaymentCommon, HttpCase):
 
     def test_invalid_wallet_number_rejected_by_api(self):
         payment = self._approved()
-        payment.idempotency_key = str(uuid.uuid4())
+        payment._internal().idempotency_key = str(uuid.uuid4())
         payment.payee_account_id.identifier = "4100"
         with self.assertRaises(WalletProviderError) as caught:
             self.yookassa._send_payout(payment)

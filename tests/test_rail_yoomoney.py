@@ -234,7 +234,7 @@ class TestYooMoneyRail(WalletPaymentCommon, HttpCase):
         with mute_logger(*QUIET):
             payment._resolve_status()
         self.assertEqual(payment.state, "in_doubt", "too early to call it failed")
-        payment.sent_at = fields.Datetime.now() - timedelta(hours=1)
+        payment._internal().sent_at = fields.Datetime.now() - timedelta(hours=1)
         with mute_logger(*QUIET):
             payment._resolve_status()
         self.assertEqual(payment.state, "failed")
@@ -282,7 +282,7 @@ class TestYooMoneyRail(WalletPaymentCommon, HttpCase):
 
     def test_status_unknown_without_operation(self):
         payment = self._approved()
-        payment.idempotency_key = "never-sent-key"
+        payment._internal().idempotency_key = "never-sent-key"
         result = self.yoomoney._get_payout_status(payment)
         self.assertEqual(result["status"], "unknown")
 

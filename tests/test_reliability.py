@@ -163,7 +163,7 @@ class TestCrashRecovery(WalletPaymentCommon):
             events._receive_notification(self.provider, body, self._signed_headers(body))
         event = events.search([("provider_reference", "=", "LATE-ID")])
         self.assertEqual(event.state, "unmatched")
-        payment.with_context(tracking_disable=True).sudo().write({"provider_reference": "LATE-ID"})
+        payment._internal().sudo().write({"provider_reference": "LATE-ID"})
         events._cron_match_unmatched()
         self.env.invalidate_all()
         self.assertEqual(payment.state, "paid")

@@ -72,7 +72,7 @@ class TestStateMachine(WalletPaymentCommon):
         with self.assertRaises(AccessError):
             payment.sudo().write({"state": "paid"})
         with self.assertRaises(AccessError):
-            payment.with_context(wallet_state_write=True).write({"state": "paid"})
+            payment.with_context(wallet_internal_write=True).write({"state": "paid"})
         payment.invalidate_recordset()
         self.assertEqual(payment.state, "sending")
 
