@@ -16,9 +16,10 @@ class WalletWebhookController(http.Controller):
     def wallet_webhook(self, provider_id, **kwargs):
         """Receive a provider's notification about a payout.
 
-        Answers 403 to a bad or missing signature and 4xx to a body that is not
-        a notification, changing nothing; 200 to every verified notification,
-        known or not, so that providers do not disable the endpoint.
+        Returns 403 for a bad or missing signature and another 4xx for a body
+        that is not a notification, and then changes nothing. Every verified
+        notification, known or not, gets 200, so that providers do not disable
+        the endpoint.
         """
         # Public route: the provider is looked up and the event stored as superuser.
         provider = request.env["wallet.provider"].sudo().browse(provider_id).exists()

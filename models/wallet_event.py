@@ -19,7 +19,7 @@ REJECTED_EVENT_DAYS = 30
 
 class WalletEvent(models.Model):
     """A notification received from a provider: the inbox and audit trail of
-    everything providers told us, valid or not."""
+    every notification, valid or not."""
 
     _name = "wallet.event"
     _description = "Wallet Provider Event"
@@ -193,11 +193,13 @@ class WalletEvent(models.Model):
             # received by the wallet: it is kept for the audit trail only.
             self.write({"state": "ignored", "result": _("not about a payout: stored only")})
             return
+
         payment = self._find_payment()
         if not payment:
             self.write({"state": "unmatched", "result": _("no payment with this reference")})
             _logger.info("wallet event %s: no payment for reference %s", self.id, self.reference)
             return
+
         # Serialize with the dispatcher and other events of the same payment.
         self.env.cr.execute("SELECT id FROM wallet_payment WHERE id = %s FOR UPDATE", [payment.id])
         payment.invalidate_recordset()
@@ -206,11 +208,13 @@ class WalletEvent(models.Model):
                 {"payment_id": payment.id, "state": "ignored", "result": _("about an earlier attempt")}
             )
             return
+
         mismatch = self._check_amount(payment)
         if mismatch:
             self.write({"payment_id": payment.id, "state": "error", "error_message": mismatch})
             _logger.warning("wallet event %s: %s", self.id, mismatch)
             return
+
         before = payment.state
         result = payment._apply_provider_status(
             self.status,
