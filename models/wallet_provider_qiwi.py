@@ -294,7 +294,7 @@ class WalletProvider(models.Model):
             transaction = data.get("transaction") or {}
             if str(data.get("id")) != payment_id or not transaction.get("id"):
                 raise WalletProviderUnreachable(
-                    "qiwi: the payment answer is not for this payment id"
+                    "qiwi: the payment response is not for this payment id"
                 )
             return {
                 "status": "pending",
@@ -482,10 +482,10 @@ class WalletProvider(models.Model):
             data = response.json()
         except ValueError as error:
             raise error_class(
-                f"qiwi: the answer with HTTP {response.status_code} is not JSON"
+                f"qiwi: the response with HTTP {response.status_code} is not JSON"
             ) from error
         if not isinstance(data, dict):
-            raise error_class("qiwi: the answer is not a JSON object")
+            raise error_class("qiwi: the response is not a JSON object")
         return data
 
     def _qiwi_get_attempt(self, payment):
@@ -537,7 +537,7 @@ class WalletProvider(models.Model):
                 transaction = self._qiwi_json(response, WalletProviderUnreachable)
             elif response.status_code != 404:
                 raise WalletProviderUnreachable(
-                    f"qiwi: transaction query answered HTTP {response.status_code}"
+                    f"qiwi: transaction query returned HTTP {response.status_code}"
                 )
         if transaction is None:
             transaction = self._qiwi_search_history(payment, payment_id)
@@ -561,7 +561,7 @@ class WalletProvider(models.Model):
             response = self._qiwi_request("GET", path, params=params)
             if response.status_code != 200:
                 raise WalletProviderUnreachable(
-                    f"qiwi: history query answered HTTP {response.status_code}"
+                    f"qiwi: history query returned HTTP {response.status_code}"
                 )
             data = self._qiwi_json(response, WalletProviderUnreachable)
             for transaction in data.get("data") or []:
@@ -623,7 +623,7 @@ class WalletProvider(models.Model):
         return int(match.group(1)) if match else None
 
     def _qiwi_get_http_error_message(self, response, payment=None):
-        """Return the translated explanation of a 4xx answer."""
+        """Return the translated explanation of a 4xx response."""
         if response.status_code == 401:
             return _(
                 "QIWI rejected the API token of %(provider)s: it has expired or was "

@@ -172,7 +172,7 @@ class WalletProvider(models.Model):
         return {"test_payment": "true", "test_result": self.yoomoney_test_result or "success"}
 
     def _yoomoney_call(self, method, data):
-        """Call one method of the wallet API and return its JSON answer.
+        """Call one method of the wallet API and return its JSON response.
 
         :param str method: the method name, such as ``request-payment``
         :param dict data: the form fields of the request
@@ -202,14 +202,14 @@ class WalletProvider(models.Model):
             raise WalletProviderError(self._yoomoney_get_auth_error_message(response, method))
         if response.status_code != 200:
             raise WalletProviderUnreachable(
-                f"yoomoney: {method} answered HTTP {response.status_code}"
+                f"yoomoney: {method} returned HTTP {response.status_code}"
             )
         try:
             answer = response.json()
         except ValueError as error:
-            raise WalletProviderUnreachable(f"yoomoney: {method} answered no JSON") from error
+            raise WalletProviderUnreachable(f"yoomoney: {method} returned no JSON") from error
         if not isinstance(answer, dict):
-            raise WalletProviderUnreachable(f"yoomoney: {method} answered no JSON object")
+            raise WalletProviderUnreachable(f"yoomoney: {method} returned no JSON object")
         return answer
 
     def _yoomoney_get_auth_error_message(self, response, method):
@@ -411,7 +411,7 @@ class WalletProvider(models.Model):
                 if lost_answer:
                     # An earlier call may have paid: only the status query can tell.
                     raise WalletProviderUnreachable(
-                        f"yoomoney: process-payment rejected after a lost answer: {error}"
+                        f"yoomoney: process-payment rejected after a lost response: {error}"
                     ) from error
                 raise
             else:
