@@ -262,14 +262,7 @@ class WalletProvider(models.Model):
                     error=error,
                 )
             ) from error
-        response = self._paypal_request(
-            "POST",
-            PAYOUTS_PATH,
-            json_payload=self._paypal_prepare_payout_payload(payment),
-            request_id=payment.idempotency_key,
-            token=token,
-        )
-        batch_id, batch_status = self._paypal_read_created_batch(response)
+        response, batch_id, batch_status = self._paypal_post_payout(payment, token)
         if batch_status == "DENIED":
             return self._paypal_denied(batch_id)
         if batch_id:
@@ -638,6 +631,22 @@ class WalletProvider(models.Model):
             result["fee"] = self._paypal_read_fee(item, payment)
         return result
 
+    def _paypal_post_payout(self, payment, token):
+        """Post the payout batch of ``payment`` under its idempotency key.
+
+        :return: the response, and the batch id and status it names, if any
+        :rtype: tuple
+        """
+        response = self._paypal_request(
+            "POST",
+            PAYOUTS_PATH,
+            json_payload=self._paypal_prepare_payout_payload(payment),
+            request_id=payment.idempotency_key,
+            token=token,
+        )
+        batch_id, batch_status = self._paypal_read_created_batch(response)
+        return response, batch_id, batch_status
+
     def _paypal_repeat_payout_request(self, payment, token=None):
         """Ask PayPal what became of the payout request of ``payment`` by
         sending it again under the same keys, and read the batch it names.
@@ -651,14 +660,7 @@ class WalletProvider(models.Model):
                 "recognise its keys; look for sender_batch_id %s in the PayPal account"
                 % (REPLAY_WINDOW.days, payment.idempotency_key)
             )
-        response = self._paypal_request(
-            "POST",
-            PAYOUTS_PATH,
-            json_payload=self._paypal_prepare_payout_payload(payment),
-            request_id=payment.idempotency_key,
-            token=token,
-        )
-        batch_id, batch_status = self._paypal_read_created_batch(response)
+        response, batch_id, batch_status = self._paypal_post_payout(payment, token)
         if batch_status == "DENIED":
             return self._paypal_denied(batch_id)
         if batch_id:
