@@ -432,7 +432,7 @@ class WalletProvider(models.Model):
 
         Each ``<name>`` is a form input computed by ``_compute_secret_inputs``
         that always reads empty, ``<name>_encrypted`` (restricted to system
-        users) keeps the Fernet token, and ``<name>_set`` tells whether one is
+        users) keeps the Fernet token, and ``<name>_set`` shows whether one is
         stored. Rails extend the list with their own credentials.
         """
         return ["webhook_secret"]
@@ -585,8 +585,8 @@ class WalletProvider(models.Model):
 
         Shared by the rails so that every call has a timeout and every unknown
         outcome is reported the same way. Responses below 500 are returned for
-        the rail to read; only the method, host, path and status are logged,
-        never headers or bodies, which may carry credentials.
+        the rail to read. Only the method, host, path and status are logged,
+        never headers or bodies, because they may carry credentials.
 
         :param str method: the HTTP method
         :param str url: the full URL
@@ -604,7 +604,7 @@ class WalletProvider(models.Model):
         except requests.Timeout as error:
             _logger.warning("%s %s %s: timed out", self.provider_type, method, target)
             raise WalletProviderUnreachable(
-                f"{self.provider_type}: no answer from {parts.netloc} within {timeout} s"
+                f"{self.provider_type}: {parts.netloc} timed out after {timeout} s"
             ) from error
         except requests.RequestException as error:
             _logger.warning(
@@ -616,7 +616,7 @@ class WalletProvider(models.Model):
         _logger.info("%s %s %s: HTTP %s", self.provider_type, method, target, response.status_code)
         if response.status_code >= 500:
             raise WalletProviderUnreachable(
-                f"{self.provider_type}: {parts.netloc} answered HTTP {response.status_code}"
+                f"{self.provider_type}: {parts.netloc} returned HTTP {response.status_code}"
             )
         return response
 

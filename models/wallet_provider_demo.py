@@ -16,7 +16,7 @@ class WalletProvider(models.Model):
     so they are committed apart from the caller's transaction the way a remote
     provider's would be. Outcomes follow the payee identifier:
 
-    - contains ``reject``: refused at once (the request is answered with an error)
+    - contains ``reject``: rejected at once (the request gets an error response)
     - contains ``timeout``: booked, but the answer is lost (the payment is in doubt)
     - contains ``lost``: the request never arrives (in doubt, and unknown to the wallet)
     - contains ``crash``: the rail raises an unexpected error before booking
@@ -57,7 +57,7 @@ class WalletProvider(models.Model):
             raise WalletProviderError(_("Demo wallet: the payee account is blocked."))
         payout = self.env["wallet.demo.payout"]._book_payout(self, payment)
         if "timeout" in payee:
-            raise WalletProviderUnreachable("demo wallet: the answer was lost (simulated timeout)")
+            raise WalletProviderUnreachable("demo wallet: the response was lost (simulated timeout)")
         if payout["status"] == "failed" and payout["failure_reason"] == "insufficient_funds":
             raise WalletProviderError(_("Demo wallet: not enough funds for this payout."))
         return {"status": "pending", "provider_reference": payout["payout_id"], "message": ""}

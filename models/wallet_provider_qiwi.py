@@ -311,7 +311,7 @@ class WalletProvider(models.Model):
                 )
             return result
         if response.status_code == 423:
-            # Too many requests or maintenance: nothing says the payment was not taken.
+            # Too many requests or maintenance: nothing shows that the payment was not taken.
             raise WalletProviderUnreachable("qiwi: the API is temporarily unavailable (HTTP 423)")
         message = self._qiwi_get_http_error_message(response, payment)
         raise WalletProviderError("QIWI: " + message)

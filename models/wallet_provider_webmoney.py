@@ -99,7 +99,7 @@ class WalletProvider(models.Model):
     Payouts use interface X2 with the payment attempt's transfer number
     (``tranid``) as idempotency key, status queries X3 and the balance X9, all
     authenticated by the WMID's WM Keeper Light client certificate (mutual
-    TLS). X2 answers synchronously, and WebMoney sends no notification for
+    TLS). X2 responds synchronously, and WebMoney sends no notification for
     outgoing transfers: a transfer is paid when X2 or X3 says so. The webhook
     receives Web Merchant result notifications, which concern money received
     on the purse; they are checked and stored, and match no payout.
@@ -590,7 +590,7 @@ class WalletProvider(models.Model):
     def _webmoney_call(self, path, command, values):
         """Send one XML interface request and return its parsed response.
 
-        Each call takes a new request number (reqn). If WebMoney answers that
+        Each call takes a new request number (reqn). If WebMoney responds that
         the number is not above an earlier one (error 102), the request was not
         executed: the sequence is moved past the current time and the request
         is sent once more, with the same content.
@@ -692,18 +692,18 @@ class WalletProvider(models.Model):
     def _webmoney_parse_response(self, response):
         """Read ``retval`` and ``retdesc`` of a ``w3s.response``.
 
-        :raise WalletProviderUnreachable: if the answer is not one, since then
-            nobody knows what the interface did
+        :raise WalletProviderUnreachable: if the response is not one, since then
+            the outcome of the call is unknown
         """
         try:
             root = etree.fromstring(response.content, XML_PARSER)
             retval = int(root.findtext("retval"))
         except (etree.XMLSyntaxError, TypeError, ValueError) as error:
             raise WalletProviderUnreachable(
-                f"webmoney: unreadable answer (HTTP {response.status_code})"
+                f"webmoney: unreadable response (HTTP {response.status_code})"
             ) from error
         if root.tag != "w3s.response":
-            raise WalletProviderUnreachable(f"webmoney: unexpected answer <{root.tag}>")
+            raise WalletProviderUnreachable(f"webmoney: unexpected response <{root.tag}>")
         retdesc = (root.findtext("retdesc") or "").strip()
         return {"retval": retval, "retdesc": retdesc, "root": root}
 

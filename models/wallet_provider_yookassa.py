@@ -122,7 +122,7 @@ class WalletProvider(models.Model):
         return super()._get_secret_field_names() + ["yookassa_secret_key"]
 
     def _yookassa_request(self, method, path, payload=None, params=None, idempotence_key=None):
-        """Send one request to the YooKassa API and return its JSON answer.
+        """Send one request to the YooKassa API and return its JSON response.
 
         :param str method: ``GET`` or ``POST``
         :param str path: the path under the host, such as ``/v3/payouts``
@@ -161,9 +161,9 @@ class WalletProvider(models.Model):
         try:
             answer = response.json()
         except ValueError as error:
-            raise WalletProviderUnreachable(f"yookassa: {path} answered no JSON") from error
+            raise WalletProviderUnreachable(f"yookassa: {path} returned no JSON") from error
         if not isinstance(answer, dict):
-            raise WalletProviderUnreachable(f"yookassa: {path} answered no JSON object")
+            raise WalletProviderUnreachable(f"yookassa: {path} returned no JSON object")
         return answer
 
     def _yookassa_get_error_message(self, response):
@@ -309,7 +309,7 @@ class WalletProvider(models.Model):
             },
             "description": self._yookassa_get_description(payment),
             # The key is also stored in the metadata, the only field that
-            # payouts can be searched by when the answer to this call is lost.
+            # payouts can be searched by when the response to this call is lost.
             "metadata": {"reference": payment.name, "idempotency_key": payment.idempotency_key},
         }
         payout = self._yookassa_request(
@@ -343,7 +343,7 @@ class WalletProvider(models.Model):
         return self._yookassa_get_payout_result(payout)
 
     def _yookassa_find_payout(self, key):
-        """Return the payout whose metadata holds ``key``, or None.
+        """Return the payout whose metadata contains ``key``, or None.
 
         The search filters on one metadata pair and covers the payouts of the
         last three months.

@@ -29,11 +29,11 @@ EMAIL_PATTERN = re.compile(r"^[^@\s]+@[^@\s]+\.[^@\s]+$")
 PAYMENT_RIGHTS = ("payment-p2p", "payment.to-account(")
 STATUS_RIGHT = "operation-history"
 
-# process-payment is repeated with the same request_id while it answers
-# in_progress or its answer is lost, at most this many calls in all.
+# process-payment is repeated with the same request_id while it returns
+# in_progress or its response is lost, at most this many calls in all.
 PROCESS_PAYMENT_CALLS = 3
 MAX_RETRY_WAIT = 5.0  # seconds, the cap on YooMoney's next_retry
-LOST_ANSWER_WAIT = 1.0  # seconds before repeating a call whose answer was lost
+LOST_ANSWER_WAIT = 1.0  # seconds before repeating a call whose response was lost
 
 # Fields of an incoming-money notification covered by sha1_hash, in the order
 # YooMoney joins them with "&" (notification_secret is the wallet's secret).
@@ -386,7 +386,7 @@ class WalletProvider(models.Model):
         YooMoney documents repeating the call with the same request_id after
         a timeout or an ``in_progress`` answer. What a repeat returns once an
         earlier call succeeded is not documented, so a refusal that follows a
-        lost answer is reported as an unknown outcome, for the status query.
+        lost response is reported as an unknown outcome, for the status query.
 
         :return: the result dictionary of :meth:`_send_payout`
         :raise WalletProviderError: if YooMoney refused the transfer
@@ -425,7 +425,7 @@ class WalletProvider(models.Model):
                 if status == "refused":
                     if lost_answer:
                         raise WalletProviderUnreachable(
-                            "yoomoney: process-payment refused after a lost answer "
+                            "yoomoney: process-payment rejected after a lost response "
                             f"({answer.get('error')})"
                         )
                     raise WalletProviderError(self._yoomoney_get_error_message(answer))
@@ -442,7 +442,7 @@ class WalletProvider(models.Model):
                 "message": _("YooMoney is still processing the transfer."),
             }
         raise WalletProviderUnreachable(
-            f"yoomoney: no final answer from process-payment after {PROCESS_PAYMENT_CALLS} calls"
+            f"yoomoney: no final response from process-payment after {PROCESS_PAYMENT_CALLS} calls"
         )
 
     def _yoomoney_get_description(self, payment):
